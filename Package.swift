@@ -1,0 +1,90 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+let package = Package(
+    name: "concd",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "concd", targets: ["concd"]),
+        .executable(name: "concctl", targets: ["concctl"]),
+        .library(name: "ConcProtocol", targets: ["ConcProtocol"]),
+        .library(name: "ConcClient", targets: ["ConcClient"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+        .target(
+            name: "CConcShims",
+            linkerSettings: [.linkedLibrary("curl")]
+        ),
+        .target(
+            name: "ConcProtocol",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")]
+        ),
+        .target(
+            name: "ConcClient",
+            dependencies: [
+                "ConcProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .target(
+            name: "ConcDaemon",
+            dependencies: [
+                "ConcProtocol",
+                "CSystemd",
+                "CConcShims",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]
+        ),
+        .executableTarget(
+            name: "concd",
+            dependencies: [
+                "ConcDaemon",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "concctl",
+            dependencies: [
+                "ConcClient",
+                "ConcProtocol",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .target(
+            name: "LoopbackHTTP",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
+        .executableTarget(
+            name: "loopback-http",
+            dependencies: ["LoopbackHTTP"]
+        ),
+        .testTarget(name: "ConcProtocolTests", dependencies: ["ConcProtocol"]),
+        .testTarget(
+            name: "ConcDaemonTests",
+            dependencies: ["ConcDaemon", "ConcClient", "LoopbackHTTP"]
+        ),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["ConcClient", "ConcProtocol", "LoopbackHTTP"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

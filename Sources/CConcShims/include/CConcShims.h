@@ -1,0 +1,36 @@
+#ifndef CONCD_CCONCSHIMS_H
+#define CONCD_CCONCSHIMS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/// Outcome of one blocking HTTP GET.
+typedef struct concd_http_result {
+    /// 0 on success; otherwise libcurl's CURLcode.
+    int curl_code;
+    /// The HTTP status code, or 0 when no response arrived.
+    long status;
+    /// Bytes of body received.
+    uint64_t body_bytes;
+    /// Total time of the transfer in microseconds.
+    uint64_t total_us;
+    /// A sentence describing the failure when curl_code != 0.
+    char error[256];
+} concd_http_result;
+
+/// Initialises libcurl once per process; call before any thread performs a GET.
+int concd_curl_global_init(void);
+
+/// Performs one blocking HTTP(S) GET of `url`, discarding the body, with a whole-transfer
+/// timeout. Reuses one easy handle per calling thread so keep-alive connections survive.
+void concd_http_get(const char *url, long timeout_ms, concd_http_result *result);
+
+/// Asks the kernel to send `signal` to the calling process when its parent exits
+/// (prctl PR_SET_PDEATHSIG, which is variadic in C). Returns 0 or -1 with errno set.
+int concd_set_parent_death_signal(int signal);
+
+/// The number of CPUs this process may run on (sched_getaffinity, which needs _GNU_SOURCE),
+/// or the number online when that fails.
+int concd_available_cores(void);
+
+#endif

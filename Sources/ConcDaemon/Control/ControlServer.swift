@@ -1,0 +1,89 @@
+import ConcProtocol
+import Glibc
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+
+/// The Unix control socket. It binds before the daemon reports ready, and on graceful shutdown it
+/// stops accepting first (it is the last service in the group, so it is shut down first) while
+/// open connections stay up for the replies of tasks that are still draining.
+final class ControlServer: Service {
+    private let socketPath: String
+    private let dispatcher: Dispatcher
+    private let group: any EventLoopGroup
+    private let logger: Logger
+    private let channel: any Channel
+
+    private init(socketPath: String, dispatcher: Dispatcher, group: any EventLoopGroup, logger: Logger, channel: any Channel) {
+        self.socketPath = socketPath
+        self.dispatcher = dispatcher
+        self.group = group
+        self.logger = logger
+        self.channel = channel
+    }
+
+    /// Binds `socketPath` (mode 0660) and starts accepting.
+    static func bind(
+        socketPath: String, dispatcher: Dispatcher, group: any EventLoopGroup, logger: Logger
+    ) async throws -> ControlServer {
+        try removeStaleSocket(at: socketPath)
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandlers(
+                        ByteToMessageHandler(LineFrameDecoder()),
+                        ControlConnectionHandler(dispatcher: dispatcher, logger: logger)
+                    )
+                }
+            }
+        let previous = umask(0o117)
+        defer { umask(previous) }
+        let channel = try await bootstrap.bind(unixDomainSocketPath: socketPath).get()
+        logger.info("listening", metadata: ["socket": "\(socketPath)"])
+        return ControlServer(socketPath: socketPath, dispatcher: dispatcher, group: group, logger: logger, channel: channel)
+    }
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        logger.info("control socket closing; in-flight tasks will still be answered")
+        try? await channel.close()
+        unlink(socketPath)
+    }
+
+    /// Why the control socket cannot be bound.
+    struct BindError: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// A socket file left by a daemon that died is removed; one a live daemon answers on is not.
+    private static func removeStaleSocket(at path: String) throws {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return }
+        guard (info.st_mode & S_IFMT) == S_IFSOCK else {
+            throw BindError(description: "\(path) exists and is not a socket; refusing to replace it")
+        }
+        let probe = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        defer { close(probe) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let capacity = MemoryLayout.size(ofValue: address.sun_path)
+        guard path.utf8.count < capacity else {
+            throw BindError(description: "socket path \(path) is longer than \(capacity - 1) bytes")
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: path.utf8)
+            raw[path.utf8.count] = 0
+        }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(probe, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        if connected == 0 {
+            throw BindError(description: "another daemon is already listening on \(path)")
+        }
+        unlink(path)
+    }
+}

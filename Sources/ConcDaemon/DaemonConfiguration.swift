@@ -1,0 +1,48 @@
+import CConcShims
+import Glibc
+
+/// Everything the daemon needs to start. A value type with defaults; every key is documented in
+/// etc/concd/concd.yaml and docs/operations.md.
+public struct DaemonConfiguration: Sendable, Equatable {
+    /// The control socket's path. Default: `$CONCD_SOCKET`, else `/run/concd/concd.sock`.
+    public var socketPath: String
+    /// Worker processes in the process pool. Default: the number of cores.
+    public var processWorkers: Int
+    /// Parked threads in the thread pool. Default: 4 × the number of cores.
+    public var threads: Int
+    /// Tasks the async pool runs at once before it answers busy. Default: 100,000.
+    public var asyncLimit: Int
+    /// Jobs that may wait in the process and thread pools' queues each. Default: 10,000.
+    public var queueLimit: Int
+    /// Keep-alive connections the async pool opens to one HTTP server. Default: 256.
+    public var asyncConnectionsPerHost: Int
+    /// The binary started in worker mode for the process pool. Default: this executable.
+    public var workerExecutable: String?
+
+    /// The socket path used when none is given: `$CONCD_SOCKET`, else `/run/concd/concd.sock`.
+    public static var defaultSocketPath: String {
+        if let fromEnvironment = getenv("CONCD_SOCKET"), fromEnvironment.pointee != 0 {
+            return String(cString: fromEnvironment)
+        }
+        return "/run/concd/concd.sock"
+    }
+
+    /// The number of cores this process may run on.
+    public static var cores: Int {
+        Int(concd_available_cores())
+    }
+
+    /// Creates a configuration; omitted values take the defaults above.
+    public init(
+        socketPath: String? = nil, processWorkers: Int? = nil, threads: Int? = nil, asyncLimit: Int = 100_000,
+        queueLimit: Int = 10_000, asyncConnectionsPerHost: Int = 256, workerExecutable: String? = nil
+    ) {
+        self.socketPath = socketPath ?? Self.defaultSocketPath
+        self.processWorkers = processWorkers ?? Self.cores
+        self.threads = threads ?? 4 * Self.cores
+        self.asyncLimit = asyncLimit
+        self.queueLimit = queueLimit
+        self.asyncConnectionsPerHost = asyncConnectionsPerHost
+        self.workerExecutable = workerExecutable
+    }
+}

@@ -1,0 +1,115 @@
+import ConcProtocol
+import Glibc
+import NIOCore
+import Synchronization
+
+/// Routes each request to the pool its workload names, turns outcomes into replies, and keeps the
+/// counters every report reads (status, STATUS=, the journal), recorded here and nowhere else.
+final class Dispatcher: Sendable {
+    private let pools: [PoolKind: any Pool]
+    private let counters: [PoolKind: PoolCounters]
+    private let started = NIODeadline.now()
+    private let socketPath: String
+
+    init(pools: [any Pool], socketPath: String) {
+        self.pools = Dictionary(uniqueKeysWithValues: pools.map { ($0.kind, $0) })
+        self.counters = Dictionary(uniqueKeysWithValues: pools.map { ($0.kind, PoolCounters()) })
+        self.socketPath = socketPath
+    }
+
+    /// Answers `request` through `reply`, exactly once, possibly on another thread.
+    func handle(_ request: Request, reply: @escaping @Sendable (Reply) -> Void) {
+        switch request.operation {
+        case .ping:
+            reply(Reply(id: request.id, ok: true, version: ProtocolLimits.version))
+        case .status:
+            reply(Reply(id: request.id, ok: true, status: status()))
+        case .submit(let submission):
+            submit(submission, id: request.id, reply: reply)
+        }
+    }
+
+    private func submit(_ submission: Submission, id: UInt64?, reply: @escaping @Sendable (Reply) -> Void) {
+        let kind = submission.resolvedPool
+        guard let pool = pools[kind], let counters = counters[kind] else {
+            reply(.failure(id: id, WireError(.unsupportedPool, "this daemon runs no \(kind) pool")))
+            return
+        }
+        let received = NIODeadline.now()
+        let workload = submission.workload
+        let timeout = submission.timeoutMilliseconds
+        let job = Job(
+            workload: workload,
+            deadline: timeout.map { received + .milliseconds($0) },
+            complete: { outcome in
+                let wall = UInt64((NIODeadline.now() - received).nanoseconds / 1000)
+                counters.record(outcome.result, wallMicroseconds: wall)
+                switch outcome.result {
+                case .success(let value):
+                    reply(Reply(
+                        id: id, ok: true, value: value, kind: workload.kind, pool: kind, worker: outcome.worker,
+                        workerPID: outcome.workerPID, wallMicroseconds: wall
+                    ))
+                case .failure(var error):
+                    if error.code == .timeout, let timeout {
+                        error.message += " (timeout \(timeout) ms)"
+                    }
+                    reply(Reply(
+                        id: id, ok: false, kind: workload.kind, pool: kind, worker: outcome.worker,
+                        workerPID: outcome.workerPID, wallMicroseconds: wall, error: error
+                    ))
+                }
+            }
+        )
+        do {
+            try pool.submit(job)
+        } catch {
+            counters.rejected.add(1, ordering: .relaxed)
+            reply(Reply(id: id, ok: false, kind: workload.kind, pool: kind, error: error))
+        }
+    }
+
+    /// The daemon's state now.
+    func status() -> DaemonStatus {
+        let order: [PoolKind] = [.process, .thread, .async]
+        let poolStatuses = order.compactMap { kind -> PoolStatus? in
+            guard let pool = pools[kind], let counters = counters[kind] else { return nil }
+            let snapshot = pool.snapshot()
+            return PoolStatus(
+                kind: kind,
+                size: snapshot.size,
+                busy: snapshot.busy,
+                idle: max(0, snapshot.size - snapshot.busy),
+                queued: snapshot.queued,
+                queueLimit: snapshot.queueLimit,
+                completed: counters.completed.load(ordering: .relaxed),
+                failed: counters.failed.load(ordering: .relaxed),
+                workers: snapshot.workers
+            )
+        }
+        return DaemonStatus(
+            pid: getpid(),
+            version: Daemon.version,
+            uptimeSeconds: Double((NIODeadline.now() - started).nanoseconds) / 1e9,
+            socket: socketPath,
+            pools: poolStatuses
+        )
+    }
+}
+
+/// Counts one pool's outcomes. Lock-free, so recording costs the hot path two atomic adds.
+final class PoolCounters: Sendable {
+    /// Tasks finished with a value.
+    let completed = Atomic<UInt64>(0)
+    /// Tasks finished with an error.
+    let failed = Atomic<UInt64>(0)
+    /// Submissions the pool refused (busy, shutting down).
+    let rejected = Atomic<UInt64>(0)
+
+    func record(_ result: Result<TaskValue, WireError>, wallMicroseconds: UInt64) {
+        switch result {
+        case .success: completed.add(1, ordering: .relaxed)
+        case .failure: failed.add(1, ordering: .relaxed)
+        }
+    }
+}

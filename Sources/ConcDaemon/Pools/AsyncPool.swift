@@ -1,0 +1,135 @@
+import AsyncHTTPClient
+import ConcProtocol
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// Swift concurrency on the daemon's event-loop group: each job is a task, so an HTTP GET waiting on
+/// the network holds a few hundred bytes, not a thread. The pool bounds the tasks in flight instead
+/// of queueing: beyond `limit`, a submission is refused as busy.
+final class AsyncPool: Pool {
+    let kind = PoolKind.async
+    private let limit: Int
+    private let httpClient: HTTPClient
+    private let state = Mutex(State())
+
+    private struct State {
+        var inFlight = 0
+        var accepting = true
+        var drained: [CheckedContinuation<Void, Never>] = []
+    }
+
+    /// Creates a pool that runs up to `limit` tasks at once, with GETs on `eventLoopGroup`.
+    /// `connectionsPerHost` bounds the keep-alive connections opened to one server.
+    init(limit: Int, connectionsPerHost: Int, eventLoopGroup: any EventLoopGroup) {
+        self.limit = limit
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool = .init(
+            idleTimeout: .seconds(60),
+            concurrentHTTP1ConnectionsPerHostSoftLimit: connectionsPerHost
+        )
+        configuration.timeout = .init(connect: .seconds(10), read: .seconds(30))
+        self.httpClient = HTTPClient(eventLoopGroup: eventLoopGroup, configuration: configuration)
+    }
+
+    func start() async throws {}
+
+    func submit(_ job: Job) throws(WireError) {
+        let refusal = state.withLock { state -> WireError? in
+            guard state.accepting else {
+                return WireError(.shuttingDown, "concd is shutting down and takes no new tasks")
+            }
+            guard state.inFlight < limit else {
+                return WireError(.busy, "the async pool has \(limit) tasks in flight, its limit; try again later")
+            }
+            state.inFlight += 1
+            return nil
+        }
+        if let refusal { throw refusal }
+        Task {
+            let result = await run(job)
+            job.complete(TaskOutcome(result: result, worker: "async", workerPID: nil))
+            let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+                state.inFlight -= 1
+                guard state.inFlight == 0, !state.accepting else { return [] }
+                defer { state.drained.removeAll() }
+                return state.drained
+            }
+            for waiter in waiters { waiter.resume() }
+        }
+    }
+
+    func snapshot() -> PoolSnapshot {
+        let inFlight = state.withLock { $0.inFlight }
+        return PoolSnapshot(size: limit, busy: inFlight, queued: 0, queueLimit: 0)
+    }
+
+    func shutdown() async {
+        await withCheckedContinuation { continuation in
+            let done = state.withLock { state -> Bool in
+                state.accepting = false
+                if state.inFlight == 0 { return true }
+                state.drained.append(continuation)
+                return false
+            }
+            if done { continuation.resume() }
+        }
+        try? await httpClient.shutdown()
+    }
+
+    private func run(_ job: Job) async -> Result<TaskValue, WireError> {
+        guard let remaining = job.remaining() else { return await perform(job.workload, deadline: nil) }
+        guard remaining > .zero else { return .failure(.deadlineExceeded(job.workload, timeout: nil)) }
+        return await withTaskGroup(of: Result<TaskValue, WireError>?.self) { group in
+            group.addTask { await self.perform(job.workload, deadline: job.deadline) }
+            group.addTask {
+                try? await Task.sleep(for: .nanoseconds(remaining.nanoseconds))
+                return nil
+            }
+            let first = await group.next()!
+            group.cancelAll()
+            return first ?? .failure(WireError(.timeout, "\(job.workload) did not finish within its deadline and was cancelled"))
+        }
+    }
+
+    private func perform(_ workload: Workload, deadline: NIODeadline?) async -> Result<TaskValue, WireError> {
+        switch workload {
+        case .cpu(let n):
+            // Deliberately on the cooperative pool: this is the row of the comparison that shows
+            // what CPU-bound work does to an async executor.
+            return .success(.integer(CPULoop.sum(upTo: n)))
+        case .sleep(let milliseconds):
+            do {
+                try await Task.sleep(for: .milliseconds(milliseconds))
+                return .success(.integer(milliseconds))
+            } catch {
+                return .failure(WireError(.timeout, "sleep \(milliseconds) was cancelled"))
+            }
+        case .noop:
+            return .success(.empty)
+        case .async(let url):
+            return await get(url, deadline: deadline ?? .now() + .seconds(BlockingWorkload.defaultHTTPTimeoutMilliseconds / 1000))
+        case .io:
+            return .failure(WireError(.unsupportedPool, "blocking GETs would stall the async pool; use kind async"))
+        }
+    }
+
+    private func get(_ url: String, deadline: NIODeadline) async -> Result<TaskValue, WireError> {
+        let started = NIODeadline.now()
+        do {
+            let response = try await httpClient.execute(HTTPClientRequest(url: url), deadline: deadline)
+            var bytes: UInt64 = 0
+            for try await chunk in response.body {
+                bytes += UInt64(chunk.readableBytes)
+            }
+            let elapsed = UInt64((NIODeadline.now() - started).nanoseconds / 1000)
+            return .success(.http(HTTPSummary(status: Int(response.status.code), bytes: bytes, timeMicroseconds: elapsed)))
+        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
+            return .failure(WireError(.timeout, "GET \(url) timed out: \(error)"))
+        } catch is CancellationError {
+            return .failure(WireError(.timeout, "GET \(url) was cancelled at its deadline"))
+        } catch {
+            return .failure(WireError(.httpFailed, "GET \(url) failed: \(error)"))
+        }
+    }
+}

@@ -1,0 +1,123 @@
+import Glibc
+
+/// A bounded FIFO of jobs that OS threads park on.
+///
+/// Threads wait on a condition variable rather than spinning or polling, so an idle pool costs
+/// no CPU. `NIOThreadPool` parks threads the same way but cannot report its queue length, bound
+/// its queue or grow by one thread, which the pools need; this is the part of it they share.
+final class JobQueue: @unchecked Sendable {
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    // Guarded by `mutex`.
+    private var jobs: [Job?] = []
+    private var head = 0
+    private var closed = false
+    private var waiting = 0
+
+    /// The most jobs that may wait.
+    let limit: Int
+
+    /// Creates an empty queue that holds up to `limit` jobs.
+    init(limit: Int) {
+        self.limit = limit
+        pthread_mutex_init(mutex, nil)
+        var attributes = pthread_condattr_t()
+        pthread_condattr_init(&attributes)
+        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+        pthread_cond_init(condition, &attributes)
+        pthread_condattr_destroy(&attributes)
+    }
+
+    deinit {
+        pthread_cond_destroy(condition)
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+        condition.deallocate()
+    }
+
+    /// Why a job was not queued.
+    enum Refusal: Error {
+        /// The queue holds `limit` jobs.
+        case full
+        /// The queue was closed.
+        case closed
+    }
+
+    /// Appends a job and wakes one waiting thread.
+    func enqueue(_ job: Job) throws(Refusal) {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        if closed { throw .closed }
+        if jobs.count - head >= limit { throw .full }
+        jobs.append(job)
+        if waiting > 0 { pthread_cond_signal(condition) }
+    }
+
+    /// What `next` returned.
+    enum Next {
+        /// A job to run.
+        case job(Job)
+        /// The wait timed out with nothing to do.
+        case idle
+        /// The queue is closed and empty: the thread should stop.
+        case closed
+    }
+
+    /// Takes the oldest job, waiting up to `timeoutNanoseconds` (forever when nil).
+    func next(timeoutNanoseconds: Int64? = nil) -> Next {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        var deadline = timespec()
+        if let timeoutNanoseconds {
+            clock_gettime(CLOCK_MONOTONIC, &deadline)
+            let total = Int64(deadline.tv_nsec) + timeoutNanoseconds
+            deadline.tv_sec += Int(total / 1_000_000_000)
+            deadline.tv_nsec = Int(total % 1_000_000_000)
+        }
+        while head == jobs.count {
+            if closed { return .closed }
+            waiting += 1
+            let result: Int32
+            if timeoutNanoseconds != nil {
+                result = pthread_cond_timedwait(condition, mutex, &deadline)
+            } else {
+                result = pthread_cond_wait(condition, mutex)
+            }
+            waiting -= 1
+            if result == ETIMEDOUT && head == jobs.count { return closed ? .closed : .idle }
+        }
+        let job = jobs[head]!
+        jobs[head] = nil
+        head += 1
+        if head > 64 && head * 2 > jobs.count {
+            jobs.removeFirst(head)
+            head = 0
+        }
+        return .job(job)
+    }
+
+    /// Jobs waiting now.
+    var count: Int {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return jobs.count - head
+    }
+
+    /// Refuses new jobs from now on; threads finish what is queued, then `next` returns `.closed`.
+    func close() {
+        pthread_mutex_lock(mutex)
+        closed = true
+        pthread_cond_broadcast(condition)
+        pthread_mutex_unlock(mutex)
+    }
+
+    /// Removes and returns every waiting job (used when a pool must fail them).
+    func drain() -> [Job] {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        let rest = jobs[head...].compactMap { $0 }
+        jobs.removeAll()
+        head = 0
+        return rest
+    }
+}

@@ -1,0 +1,46 @@
+import Glibc
+
+/// Every system call the pools make goes through here, so EINTR is retried in one place.
+enum Syscall {
+    /// Calls `body` again while it fails with EINTR; returns its last result.
+    @inline(__always)
+    static func retryingEINTR<Result: BinaryInteger>(_ body: () -> Result) -> Result {
+        while true {
+            let result = body()
+            if result == -1 && errno == EINTR { continue }
+            return result
+        }
+    }
+
+    /// The text of the current `errno`.
+    static var errnoDescription: String {
+        String(cString: strerror(errno))
+    }
+
+    /// The conventional name of a signal, for messages people read.
+    static func signalName(_ signal: Int32) -> String {
+        switch signal {
+        case SIGKILL: return "SIGKILL"
+        case SIGTERM: return "SIGTERM"
+        case SIGSEGV: return "SIGSEGV"
+        case SIGABRT: return "SIGABRT"
+        case SIGILL: return "SIGILL"
+        case SIGBUS: return "SIGBUS"
+        case SIGFPE: return "SIGFPE"
+        case SIGTRAP: return "SIGTRAP"
+        case SIGINT: return "SIGINT"
+        case SIGHUP: return "SIGHUP"
+        case SIGPIPE: return "SIGPIPE"
+        default: return "signal \(signal)"
+        }
+    }
+
+    /// Describes a `waitpid` status: "exited with status 3", "was killed by signal 9 (SIGKILL)".
+    static func describeExit(_ status: Int32) -> String {
+        let signal = status & 0x7f
+        if signal == 0 {
+            return "exited with status \((status >> 8) & 0xff)"
+        }
+        return "was killed by signal \(signal) (\(signalName(signal)))"
+    }
+}

@@ -1,0 +1,90 @@
+/// A snapshot of the daemon, as `concctl status --json` prints it.
+public struct DaemonStatus: Codable, Sendable, Equatable {
+    /// The daemon's pid.
+    public var pid: Int32
+    /// The daemon's version.
+    public var version: String
+    /// Seconds since the daemon started.
+    public var uptimeSeconds: Double
+    /// The control socket's path.
+    public var socket: String
+    /// One entry per pool, in the order process, thread, async.
+    public var pools: [PoolStatus]
+
+    enum CodingKeys: String, CodingKey {
+        case pid, version, socket, pools
+        case uptimeSeconds = "uptime_s"
+    }
+
+    /// Creates a snapshot.
+    public init(pid: Int32, version: String, uptimeSeconds: Double, socket: String, pools: [PoolStatus]) {
+        self.pid = pid
+        self.version = version
+        self.uptimeSeconds = uptimeSeconds
+        self.socket = socket
+        self.pools = pools
+    }
+}
+
+/// Counters of one pool.
+public struct PoolStatus: Codable, Sendable, Equatable {
+    /// Which pool.
+    public var kind: PoolKind
+    /// Workers (processes, threads) or, for async, the in-flight limit.
+    public var size: Int
+    /// Tasks running now.
+    public var busy: Int
+    /// Workers free now.
+    public var idle: Int
+    /// Tasks accepted but not started.
+    public var queued: Int
+    /// The most tasks that may wait in the queue.
+    public var queueLimit: Int
+    /// Tasks finished with a result.
+    public var completed: UInt64
+    /// Tasks finished with an error.
+    public var failed: UInt64
+    /// For the process pool: each worker.
+    public var workers: [WorkerStatus]?
+
+    enum CodingKeys: String, CodingKey {
+        case kind, size, busy, idle, queued, completed, failed, workers
+        case queueLimit = "queue_limit"
+    }
+
+    /// Creates a pool's counters.
+    public init(
+        kind: PoolKind, size: Int, busy: Int, idle: Int, queued: Int, queueLimit: Int, completed: UInt64,
+        failed: UInt64, workers: [WorkerStatus]? = nil
+    ) {
+        self.kind = kind
+        self.size = size
+        self.busy = busy
+        self.idle = idle
+        self.queued = queued
+        self.queueLimit = queueLimit
+        self.completed = completed
+        self.failed = failed
+        self.workers = workers
+    }
+}
+
+/// One process worker.
+public struct WorkerStatus: Codable, Sendable, Equatable {
+    /// The worker's name, as replies carry it (`process-0`).
+    public var name: String
+    /// The worker's pid, or `nil` while it is being replaced.
+    public var pid: Int32?
+    /// Whether it is running a task.
+    public var busy: Bool
+    /// Tasks it has run since it was spawned.
+    public var tasks: UInt64
+
+    /// Creates a worker's status.
+    public init(name: String, pid: Int32?, busy: Bool, tasks: UInt64) {
+        self.name = name
+        self.pid = pid
+        self.busy = busy
+        self.tasks = tasks
+    }
+}

@@ -1,0 +1,60 @@
+/// The typed error codes of the control protocol. Clients decide on these, never on messages.
+public enum ErrorCode: String, Codable, Sendable, CaseIterable {
+    /// The frame was not a JSON object (or not UTF-8).
+    case invalidJSON = "invalid_json"
+    /// The frame was longer than ``ProtocolLimits/maxFrameBytes``; the connection is closed after this reply.
+    case frameTooLarge = "frame_too_large"
+    /// The request asked for a protocol version this daemon does not speak.
+    case unsupportedVersion = "unsupported_version"
+    /// The request lacks a required field or has a field of the wrong type.
+    case badRequest = "bad_request"
+    /// `op` names no operation this daemon knows.
+    case unknownOperation = "unknown_op"
+    /// `kind` names no workload this daemon knows.
+    case unknownKind = "unknown_kind"
+    /// A workload argument is out of range or malformed (negative n, a URL that is not http(s)).
+    case invalidArgument = "invalid_argument"
+    /// `pool` names no pool, or a pool that cannot run this kind of workload.
+    case unsupportedPool = "unsupported_pool"
+    /// The result would not fit a signed 64-bit integer.
+    case overflow
+    /// An HTTP GET failed before a response arrived (refused, unreachable, DNS, TLS).
+    case httpFailed = "http_failed"
+    /// The task did not finish within its deadline.
+    case timeout
+    /// The pool's queue is full; try again later.
+    case busy
+    /// The worker process running the task died.
+    case workerDied = "worker_died"
+    /// The daemon is shutting down and takes no new work.
+    case shuttingDown = "shutting_down"
+    /// Something failed inside the daemon; its log says what.
+    case `internal`
+
+    /// Whether the request itself was wrong (resending it unchanged cannot succeed).
+    public var isRequestError: Bool {
+        switch self {
+        case .invalidJSON, .frameTooLarge, .unsupportedVersion, .badRequest, .unknownOperation, .unknownKind,
+            .invalidArgument, .unsupportedPool:
+            return true
+        case .overflow, .httpFailed, .timeout, .busy, .workerDied, .shuttingDown, .internal:
+            return false
+        }
+    }
+}
+
+/// An error as it travels on the wire: a stable code and a sentence for people.
+public struct WireError: Error, Codable, Sendable, Equatable, CustomStringConvertible {
+    /// The stable, typed code.
+    public var code: ErrorCode
+    /// A sentence that says what went wrong and, where it can, what to do.
+    public var message: String
+
+    /// Creates an error with a code and a sentence.
+    public init(_ code: ErrorCode, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { "\(message) [\(code.rawValue)]" }
+}

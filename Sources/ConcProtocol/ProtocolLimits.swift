@@ -1,0 +1,15 @@
+/// Version and size limits of the control protocol (docs/protocol.md).
+public enum ProtocolLimits {
+    /// The protocol version this build speaks. A request may carry `"v"`; any other value is refused.
+    public static let version = 1
+    /// The longest frame (one JSON object, without its newline) either side accepts.
+    public static let maxFrameBytes = 64 * 1024
+    /// The largest deadline a request may ask for, in milliseconds (one day).
+    public static let maxTimeoutMilliseconds: Int64 = 86_400_000
+    /// The longest `sleep` a request may ask for, in milliseconds (one day).
+    public static let maxSleepMilliseconds: Int64 = 86_400_000
+    /// The largest `n` for `cpu` whose sum 0 + 1 + ... + (n-1) still fits a signed 64-bit integer.
+    public static let maxCPUIterations: Int64 = 4_294_967_296
+    /// The longest URL accepted, in bytes.
+    public static let maxURLBytes = 4096
+}

@@ -1,0 +1,108 @@
+/// What the daemon answers: one JSON object a line, carrying the request's `id`.
+public struct Reply: Codable, Sendable, Equatable {
+    /// The request's id, or `null` when the request had none or could not be read.
+    public var id: UInt64?
+    /// Whether the request succeeded.
+    public var ok: Bool
+    /// For a task: its result (for `cpu`, the integer sum).
+    public var value: TaskValue?
+    /// For a task: the workload kind that ran.
+    public var kind: WorkloadKind?
+    /// For a task: the pool it ran on.
+    public var pool: PoolKind?
+    /// For a task: which worker ran it (`process-1`, `thread-3`, `async`).
+    public var worker: String?
+    /// For a process worker: its pid.
+    public var workerPID: Int32?
+    /// For a task: microseconds from the daemon receiving it to the result, queueing included.
+    public var wallMicroseconds: UInt64?
+    /// For `ping`: the protocol version.
+    public var version: Int?
+    /// For `status`: the daemon's state.
+    public var status: DaemonStatus?
+    /// On failure: what went wrong.
+    public var error: WireError?
+
+    enum CodingKeys: String, CodingKey {
+        case id, ok, value, kind, pool, worker
+        case workerPID = "worker_pid"
+        case wallMicroseconds = "wall_us"
+        case version, status, error
+    }
+
+    /// Creates a reply; fields left `nil` are omitted on the wire.
+    public init(
+        id: UInt64?, ok: Bool, value: TaskValue? = nil, kind: WorkloadKind? = nil, pool: PoolKind? = nil,
+        worker: String? = nil, workerPID: Int32? = nil, wallMicroseconds: UInt64? = nil, version: Int? = nil,
+        status: DaemonStatus? = nil, error: WireError? = nil
+    ) {
+        self.id = id
+        self.ok = ok
+        self.value = value
+        self.kind = kind
+        self.pool = pool
+        self.worker = worker
+        self.workerPID = workerPID
+        self.wallMicroseconds = wallMicroseconds
+        self.version = version
+        self.status = status
+        self.error = error
+    }
+
+    /// A failure reply.
+    public static func failure(id: UInt64?, _ error: WireError) -> Reply {
+        Reply(id: id, ok: false, error: error)
+    }
+}
+
+/// The result of a task.
+public enum TaskValue: Codable, Sendable, Equatable {
+    /// An integer: the sum for `cpu`, the milliseconds waited for `sleep`.
+    case integer(Int64)
+    /// The summary of an HTTP GET.
+    case http(HTTPSummary)
+    /// No value (`noop`).
+    case empty
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() {
+            self = .empty
+        } else if let integer = try? container.decode(Int64.self) {
+            self = .integer(integer)
+        } else {
+            self = .http(try container.decode(HTTPSummary.self))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .integer(let integer): try container.encode(integer)
+        case .http(let summary): try container.encode(summary)
+        case .empty: try container.encodeNil()
+        }
+    }
+}
+
+/// What an HTTP GET returned.
+public struct HTTPSummary: Codable, Sendable, Equatable {
+    /// The HTTP status code.
+    public var status: Int
+    /// Bytes of body received.
+    public var bytes: UInt64
+    /// Microseconds the transfer took.
+    public var timeMicroseconds: UInt64
+
+    enum CodingKeys: String, CodingKey {
+        case status, bytes
+        case timeMicroseconds = "time_us"
+    }
+
+    /// Creates a summary.
+    public init(status: Int, bytes: UInt64, timeMicroseconds: UInt64) {
+        self.status = status
+        self.bytes = bytes
+        self.timeMicroseconds = timeMicroseconds
+    }
+}

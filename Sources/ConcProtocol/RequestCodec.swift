@@ -1,0 +1,159 @@
+import Foundation
+
+/// Turns frames into ``Request``s and back. Decoding never throws anything but a ``RequestDecodingError``,
+/// which carries the request's id when it could be read, so the reply can still be matched.
+public enum RequestCodec {
+    /// Decodes one frame (a JSON object, without its newline).
+    public static func decode(_ frame: some Collection<UInt8>) throws(RequestDecodingError) -> Request {
+        let data = Data(frame)
+        let wire: WireRequest
+        do {
+            wire = try JSONDecoder().decode(WireRequest.self, from: data)
+        } catch let error as DecodingError {
+            let id = try? JSONDecoder().decode(IDOnly.self, from: data).id
+            throw RequestDecodingError(id: id, error: describe(error))
+        } catch {
+            throw RequestDecodingError(id: nil, error: WireError(.invalidJSON, "the frame is not a JSON object"))
+        }
+        do {
+            return try wire.request()
+        } catch {
+            throw RequestDecodingError(id: wire.id, error: error)
+        }
+    }
+
+    /// Encodes a request as one frame (no newline).
+    public static func encode(_ request: Request) -> [UInt8] {
+        var wire = WireRequest()
+        wire.v = ProtocolLimits.version
+        wire.id = request.id
+        switch request.operation {
+        case .ping: wire.op = "ping"
+        case .status: wire.op = "status"
+        case .submit(let submission):
+            wire.op = "submit"
+            wire.kind = submission.workload.kind.rawValue
+            switch submission.workload {
+            case .cpu(let n): wire.n = n
+            case .sleep(let ms): wire.ms = ms
+            case .io(let url), .async(let url): wire.url = url
+            case .noop: break
+            }
+            wire.pool = submission.pool?.rawValue
+            wire.timeoutMilliseconds = submission.timeoutMilliseconds
+        }
+        // Encoding a struct of strings and integers cannot fail.
+        return Array(try! JSONEncoder().encode(wire))
+    }
+
+    private static func describe(_ error: DecodingError) -> WireError {
+        switch error {
+        case .typeMismatch(_, let context), .valueNotFound(_, let context):
+            if let field = context.codingPath.first?.stringValue {
+                return WireError(.badRequest, "field '\(field)' has the wrong type (\(expectation(field)))")
+            }
+            return WireError(.invalidJSON, "the frame is not a JSON object")
+        case .dataCorrupted(let context):
+            if let field = context.codingPath.first?.stringValue {
+                return WireError(.invalidArgument, "field '\(field)' is out of range (\(expectation(field)))")
+            }
+            return WireError(.invalidJSON, "the frame is not valid JSON")
+        case .keyNotFound(let key, _):
+            return WireError(.badRequest, "field '\(key.stringValue)' is missing")
+        @unknown default:
+            return WireError(.invalidJSON, "the frame is not valid JSON")
+        }
+    }
+
+    private static func expectation(_ field: String) -> String {
+        switch field {
+        case "id": return "expected an integer 0...\(UInt64.max)"
+        case "v": return "expected the integer \(ProtocolLimits.version)"
+        case "n", "ms", "timeout_ms": return "expected an integer"
+        default: return "expected a string"
+        }
+    }
+
+    private struct IDOnly: Decodable {
+        var id: UInt64?
+    }
+}
+
+/// A frame that could not be turned into a request.
+public struct RequestDecodingError: Error, Sendable, Equatable {
+    /// The request's id, when it could be read.
+    public var id: UInt64?
+    /// What was wrong.
+    public var error: WireError
+}
+
+/// The flat JSON shape of a request; every field optional so that each missing or mistyped one gets its own sentence.
+struct WireRequest: Codable {
+    var v: Int?
+    var id: UInt64?
+    var op: String?
+    var kind: String?
+    var n: Int64?
+    var ms: Int64?
+    var url: String?
+    var pool: String?
+    var timeoutMilliseconds: Int64?
+
+    enum CodingKeys: String, CodingKey {
+        case v, id, op, kind, n, ms, url, pool
+        case timeoutMilliseconds = "timeout_ms"
+    }
+
+    func request() throws(WireError) -> Request {
+        if let v, v != ProtocolLimits.version {
+            throw WireError(.unsupportedVersion, "protocol version \(v) is not supported; this daemon speaks \(ProtocolLimits.version)")
+        }
+        guard let op else { throw WireError(.badRequest, "field 'op' is missing (ping, status or submit)") }
+        switch op {
+        case "ping": return Request(id: id, operation: .ping)
+        case "status": return Request(id: id, operation: .status)
+        case "submit": return Request(id: id, operation: .submit(try submission()))
+        default:
+            throw WireError(.unknownOperation, "unknown op '\(op)'; this daemon knows ping, status and submit")
+        }
+    }
+
+    private func submission() throws(WireError) -> Submission {
+        guard let kindName = kind else {
+            throw WireError(.badRequest, "field 'kind' is missing (cpu, io, async, sleep or noop)")
+        }
+        guard let kind = WorkloadKind(rawValue: kindName) else {
+            let known = WorkloadKind.allCases.map(\.rawValue).joined(separator: ", ")
+            throw WireError(.unknownKind, "unknown kind '\(kindName)'; known kinds: \(known)")
+        }
+        let workload: Workload
+        switch kind {
+        case .cpu:
+            guard let n else { throw WireError(.badRequest, "cpu needs field 'n' (iterations)") }
+            workload = .cpu(n: n)
+        case .sleep:
+            guard let ms else { throw WireError(.badRequest, "sleep needs field 'ms' (milliseconds)") }
+            workload = .sleep(milliseconds: ms)
+        case .io:
+            guard let url else { throw WireError(.badRequest, "io needs field 'url'") }
+            workload = .io(url: url)
+        case .async:
+            guard let url else { throw WireError(.badRequest, "async needs field 'url'") }
+            workload = .async(url: url)
+        case .noop:
+            workload = .noop
+        }
+        var poolKind: PoolKind?
+        if let pool {
+            guard let known = PoolKind(rawValue: pool) else {
+                throw WireError(.unsupportedPool, "unknown pool '\(pool)'; pools: process, thread, async")
+            }
+            poolKind = known
+        }
+        return try Submission(
+            workload: try Workload.validated(workload),
+            pool: poolKind,
+            timeoutMilliseconds: timeoutMilliseconds
+        )
+    }
+}

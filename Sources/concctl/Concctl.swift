@@ -1,0 +1,36 @@
+import ArgumentParser
+import Foundation
+
+/// `concctl`: the control client of concd.
+@main
+struct Concctl: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "concctl",
+        abstract: "Submit work to concd and read its status.",
+        discussion: """
+            Examples:
+              concctl submit cpu 10000000
+              concctl submit cpu 10000000 --count 4
+              concctl status
+            """,
+        subcommands: [Submit.self, Status.self, Ping.self]
+    )
+
+    @OptionGroup var connection: ConnectionOptions
+}
+
+/// Where to find the daemon.
+struct ConnectionOptions: ParsableArguments {
+    @Option(help: "The control socket (default: $CONCD_SOCKET, else /run/concd/concd.sock).")
+    var socket: String?
+
+    /// The socket to use: this command's `--socket`, else the root's, else `$CONCD_SOCKET`, else the default.
+    func socketPath(root: Concctl) -> String {
+        if let socket { return socket }
+        if let socket = root.connection.socket { return socket }
+        if let fromEnvironment = getenv("CONCD_SOCKET"), fromEnvironment.pointee != 0 {
+            return String(cString: fromEnvironment)
+        }
+        return "/run/concd/concd.sock"
+    }
+}

@@ -1,0 +1,84 @@
+import ArgumentParser
+import ConcClient
+import ConcProtocol
+import Foundation
+
+struct Status: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show the daemon's pools: size, busy, idle, queued, completed, failed.",
+        discussion: """
+            Example:
+              concctl status
+              concctl status --json | jq '.pools[] | select(.kind == "process").workers'
+            """
+    )
+
+    @ParentCommand var root: Concctl
+    @OptionGroup var connection: ConnectionOptions
+    private var socketPath: String { connection.socketPath(root: root) }
+
+    @Flag(help: "Print the status as JSON (fields in docs/protocol.md).")
+    var json = false
+
+    func run() async throws {
+        let status: DaemonStatus
+        do {
+            let client = try await ConcClient.connect(socketPath: socketPath)
+            status = try await client.status()
+            await client.close()
+        } catch {
+            throw fail(error)
+        }
+        if json {
+            print(String(decoding: try JSONEncoder.concctl.encode(status), as: UTF8.self))
+            return
+        }
+        print("concd \(status.version), pid \(status.pid), up \(Format.duration(seconds: status.uptimeSeconds)), socket \(status.socket)")
+        let header = ["POOL", "SIZE", "BUSY", "IDLE", "QUEUED", "COMPLETED", "FAILED"]
+        let rows = status.pools.map { pool in
+            [pool.kind.rawValue, "\(pool.size)", "\(pool.busy)", "\(pool.idle)", "\(pool.queued)", "\(pool.completed)", "\(pool.failed)"]
+        }
+        print(Format.table([header] + rows))
+        for pool in status.pools {
+            guard let workers = pool.workers, !workers.isEmpty else { continue }
+            let described = workers.map { worker in
+                "\(worker.name) pid \(worker.pid.map(String.init) ?? "-")\(worker.busy ? " busy" : "") \(worker.tasks) tasks"
+            }
+            print("\(pool.kind) workers: " + described.joined(separator: ", "))
+        }
+    }
+}
+
+struct Ping: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Round-trip a no-op through the daemon.",
+        discussion: """
+            Example:
+              concctl ping && echo concd is up
+            """
+    )
+
+    @ParentCommand var root: Concctl
+    @OptionGroup var connection: ConnectionOptions
+    private var socketPath: String { connection.socketPath(root: root) }
+
+    func run() async throws {
+        let started = ContinuousClock.now
+        do {
+            let client = try await ConcClient.connect(socketPath: socketPath)
+            let version = try await client.ping()
+            await client.close()
+            print("pong from \(socketPath) (protocol \(version)) in \(Format.duration(started.duration(to: .now)))")
+        } catch {
+            throw fail(error)
+        }
+    }
+}
+
+extension JSONEncoder {
+    static var concctl: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }
+}

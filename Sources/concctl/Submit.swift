@@ -1,0 +1,181 @@
+import ArgumentParser
+import ConcClient
+import ConcProtocol
+import Foundation
+
+struct Submit: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a workload on a pool and print its result, pool, worker and wall time.",
+        discussion: """
+            Kinds: cpu N (count += i for i in 0..<N), io URL (blocking GET), async URL (async GET),
+            sleep MS, noop. Each runs on its natural pool unless --pool says otherwise.
+
+            Examples:
+              concctl submit cpu 10000000
+              concctl submit cpu 10000000 --count 4
+              concctl submit cpu 10000000 --count 4 --pool thread
+              concctl submit io http://127.0.0.1:8080/ --count 8
+              concctl submit sleep 2000 --timeout 1
+            """
+    )
+
+    @ParentCommand var root: Concctl
+    @OptionGroup var connection: ConnectionOptions
+    private var socketPath: String { connection.socketPath(root: root) }
+
+    @Argument(help: "The workload: cpu, io, async, sleep or noop.")
+    var kind: WorkloadKind
+
+    @Argument(help: "Its argument: N for cpu, a URL for io and async, milliseconds for sleep.")
+    var argument: String?
+
+    @Option(help: "The pool: process, thread or async (default: the workload's natural pool).")
+    var pool: PoolKind?
+
+    @Option(help: "Submit this many copies at once and wait for all.")
+    var count = 1
+
+    @Option(help: "Give up on a task after this many seconds.")
+    var timeout: Double?
+
+    @Flag(help: "Print the result as JSON (fields in docs/protocol.md).")
+    var json = false
+
+    func validate() throws {
+        guard (1...1_000_000).contains(count) else { throw ValidationError("--count must be 1...1000000") }
+        if let timeout, !(timeout > 0 && timeout <= 86_400) {
+            throw ValidationError("--timeout must be more than 0 and at most 86400 seconds")
+        }
+        if kind != .noop && argument == nil {
+            throw ValidationError("\(kind) needs an argument: \(Self.argumentHint(kind))")
+        }
+        do {
+            _ = try submission()
+        } catch {
+            throw ValidationError(error.message)
+        }
+    }
+
+    private static func argumentHint(_ kind: WorkloadKind) -> String {
+        switch kind {
+        case .cpu: return "the number of iterations, e.g. concctl submit cpu 10000000"
+        case .io, .async: return "a URL, e.g. concctl submit \(kind) http://127.0.0.1:8080/"
+        case .sleep: return "milliseconds, e.g. concctl submit sleep 100"
+        case .noop: return "none"
+        }
+    }
+
+    private func submission() throws(WireError) -> Submission {
+        let workload = try Workload.parse(kind: kind, argument: argument)
+        return try Submission(
+            workload: workload,
+            pool: pool,
+            timeoutMilliseconds: timeout.map { max(1, Int64(($0 * 1000).rounded())) }
+        )
+    }
+
+    func run() async throws {
+        let submission = try submission()
+        let started = ContinuousClock.now
+        let replies: [Reply]
+        do {
+            let client = try await ConcClient.connect(socketPath: socketPath)
+            replies = try await withThrowingTaskGroup(of: Reply.self) { group in
+                for _ in 0..<count {
+                    group.addTask { try await client.submit(submission) }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            await client.close()
+        } catch let error as ConcClientError {
+            throw fail(error)
+        }
+        let wall = started.duration(to: .now)
+        if json {
+            try printJSON(replies, wall: wall)
+        } else if count == 1 {
+            printOne(replies[0])
+        } else {
+            printSummary(replies, wall: wall)
+        }
+        if let failure = replies.first(where: { !$0.ok }) {
+            throw ExitCode(ExitStatus.code(for: failure.error?.code ?? .internal))
+        }
+    }
+
+    private func printOne(_ reply: Reply) {
+        if reply.ok {
+            print("\(Format.value(reply.value))  \(Self.placement(reply))")
+        } else {
+            printError("concctl: \(reply.error?.message ?? "the task failed") [\(reply.error?.code.rawValue ?? "internal")]")
+        }
+    }
+
+    private static func placement(_ reply: Reply) -> String {
+        var parts = ["pool=\(reply.pool?.rawValue ?? "-")", "worker=\(reply.worker ?? "-")"]
+        if let pid = reply.workerPID { parts.append("pid=\(pid)") }
+        if let wall = reply.wallMicroseconds { parts.append("wall=\(Format.microseconds(wall))") }
+        return parts.joined(separator: " ")
+    }
+
+    private func printSummary(_ replies: [Reply], wall: Duration) {
+        let ok = replies.filter(\.ok).count
+        let seconds = Double(wall.components.seconds) + Double(wall.components.attoseconds) / 1e18
+        if replies.count <= 16 {
+            for reply in replies {
+                if reply.ok {
+                    print("\(Format.value(reply.value))  \(Self.placement(reply))")
+                } else {
+                    print("failed: \(reply.error?.message ?? "?") [\(reply.error?.code.rawValue ?? "internal")]  \(Self.placement(reply))")
+                }
+            }
+        } else {
+            var codes: [String: Int] = [:]
+            for reply in replies where !reply.ok { codes[reply.error?.code.rawValue ?? "internal", default: 0] += 1 }
+            for (code, number) in codes.sorted(by: { $0.key < $1.key }) { print("failed: \(number) × \(code)") }
+        }
+        let workers = Set(replies.compactMap(\.worker)).sorted()
+        let rate = seconds > 0 ? Double(replies.count) / seconds : 0
+        print(
+            "\(replies.count) tasks: \(ok) ok, \(replies.count - ok) failed, wall \(Format.duration(wall)), "
+                + "\(Format.rounded(rate)) tasks/s, \(workers.count) workers"
+        )
+    }
+
+    private func printJSON(_ replies: [Reply], wall: Duration) throws {
+        let encoder = JSONEncoder.concctl
+        if count == 1 {
+            print(String(decoding: try encoder.encode(replies[0]), as: UTF8.self))
+            return
+        }
+        let microseconds = UInt64(wall.components.seconds) * 1_000_000 + UInt64(wall.components.attoseconds / 1_000_000_000_000)
+        let summary = SubmitSummary(
+            count: replies.count,
+            ok: replies.filter(\.ok).count,
+            failed: replies.filter { !$0.ok }.count,
+            wallMicroseconds: microseconds,
+            tasksPerSecond: microseconds > 0 ? Double(replies.count) * 1e6 / Double(microseconds) : 0,
+            tasks: replies
+        )
+        print(String(decoding: try encoder.encode(summary), as: UTF8.self))
+    }
+}
+
+/// The JSON `concctl submit --count K --json` prints.
+struct SubmitSummary: Encodable {
+    var count: Int
+    var ok: Int
+    var failed: Int
+    var wallMicroseconds: UInt64
+    var tasksPerSecond: Double
+    var tasks: [Reply]
+
+    enum CodingKeys: String, CodingKey {
+        case count, ok, failed, tasks
+        case wallMicroseconds = "wall_us"
+        case tasksPerSecond = "tasks_per_s"
+    }
+}
+
+extension WorkloadKind: ExpressibleByArgument {}
+extension PoolKind: ExpressibleByArgument {}
