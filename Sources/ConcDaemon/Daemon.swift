@@ -28,6 +28,8 @@ public final class Daemon: Sendable {
     /// Runs the daemon until it is asked to stop. Throws when a pool cannot warm up or the socket cannot be bound.
     public func run() async throws {
         BlockingHTTP.globalInit()
+        let openFiles = ResourceLimits.raiseOpenFiles()
+        logger.debug("open file limit", metadata: ["nofile": "\(openFiles)"])
         let eventLoops = MultiThreadedEventLoopGroup.singleton
         let pools: [any Pool] = [
             ProcessPool(
@@ -64,7 +66,8 @@ public final class Daemon: Sendable {
         }
 
         // Services stop in reverse order: the server stops accepting first, then the pools drain.
-        let services: [any Service] = pools.map { PoolService(pool: $0, logger: logger) } + [server]
+        let services: [any Service] =
+            pools.map { PoolService(pool: $0, logger: logger) } + [server, SystemdLifecycle(notifier: notifier, logger: logger)]
         let serviceGroup = ServiceGroup(
             configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         )
@@ -87,7 +90,6 @@ public final class Daemon: Sendable {
     public func shutdown() async {
         stopRequested.withLock { $0 = true }
         if let serviceGroup = group.withLock({ $0 }) {
-            notifier.stopping(status: "stopping: draining in-flight tasks")
             await serviceGroup.triggerGracefulShutdown()
         }
     }

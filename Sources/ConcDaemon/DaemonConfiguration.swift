@@ -14,7 +14,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var asyncLimit: Int
     /// Jobs that may wait in the process and thread pools' queues each. Default: 10,000.
     public var queueLimit: Int
-    /// Keep-alive connections the async pool opens to one HTTP server. Default: 256.
+    /// Keep-alive connections the async pool opens to one HTTP server. Default: 1,024.
     public var asyncConnectionsPerHost: Int
     /// The binary started in worker mode for the process pool. Default: this executable.
     public var workerExecutable: String?
@@ -35,7 +35,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
     /// Creates a configuration; omitted values take the defaults above.
     public init(
         socketPath: String? = nil, processWorkers: Int? = nil, threads: Int? = nil, asyncLimit: Int = 100_000,
-        queueLimit: Int = 10_000, asyncConnectionsPerHost: Int = 256, workerExecutable: String? = nil
+        queueLimit: Int = 10_000, asyncConnectionsPerHost: Int = 1024, workerExecutable: String? = nil
     ) {
         self.socketPath = socketPath ?? Self.defaultSocketPath
         self.processWorkers = processWorkers ?? Self.cores

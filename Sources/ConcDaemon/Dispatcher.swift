@@ -5,20 +5,20 @@ import Synchronization
 
 /// Routes each request to the pool its workload names, turns outcomes into replies, and keeps the
 /// counters every report reads (status, STATUS=, the journal), recorded here and nowhere else.
-final class Dispatcher: Sendable {
+package final class Dispatcher: Sendable {
     private let pools: [PoolKind: any Pool]
     private let counters: [PoolKind: PoolCounters]
     private let started = NIODeadline.now()
     private let socketPath: String
 
-    init(pools: [any Pool], socketPath: String) {
+    package init(pools: [any Pool], socketPath: String) {
         self.pools = Dictionary(uniqueKeysWithValues: pools.map { ($0.kind, $0) })
         self.counters = Dictionary(uniqueKeysWithValues: pools.map { ($0.kind, PoolCounters()) })
         self.socketPath = socketPath
     }
 
     /// Answers `request` through `reply`, exactly once, possibly on another thread.
-    func handle(_ request: Request, reply: @escaping @Sendable (Reply) -> Void) {
+    package func handle(_ request: Request, reply: @escaping @Sendable (Reply) -> Void) {
         switch request.operation {
         case .ping:
             reply(Reply(id: request.id, ok: true, version: ProtocolLimits.version))
@@ -47,7 +47,7 @@ final class Dispatcher: Sendable {
                 switch outcome.result {
                 case .success(let value):
                     reply(Reply(
-                        id: id, ok: true, value: value, kind: workload.kind, pool: kind, worker: outcome.worker,
+                        id: id, ok: true, value: value == .empty ? nil : value, kind: workload.kind, pool: kind, worker: outcome.worker,
                         workerPID: outcome.workerPID, wallMicroseconds: wall
                     ))
                 case .failure(var error):
@@ -70,7 +70,7 @@ final class Dispatcher: Sendable {
     }
 
     /// The daemon's state now.
-    func status() -> DaemonStatus {
+    package func status() -> DaemonStatus {
         let order: [PoolKind] = [.process, .thread, .async]
         let poolStatuses = order.compactMap { kind -> PoolStatus? in
             guard let pool = pools[kind], let counters = counters[kind] else { return nil }
@@ -98,15 +98,15 @@ final class Dispatcher: Sendable {
 }
 
 /// Counts one pool's outcomes. Lock-free, so recording costs the hot path two atomic adds.
-final class PoolCounters: Sendable {
+package final class PoolCounters: Sendable {
     /// Tasks finished with a value.
-    let completed = Atomic<UInt64>(0)
+    package let completed = Atomic<UInt64>(0)
     /// Tasks finished with an error.
-    let failed = Atomic<UInt64>(0)
+    package let failed = Atomic<UInt64>(0)
     /// Submissions the pool refused (busy, shutting down).
-    let rejected = Atomic<UInt64>(0)
+    package let rejected = Atomic<UInt64>(0)
 
-    func record(_ result: Result<TaskValue, WireError>, wallMicroseconds: UInt64) {
+    package func record(_ result: Result<TaskValue, WireError>, wallMicroseconds: UInt64) {
         switch result {
         case .success: completed.add(1, ordering: .relaxed)
         case .failure: failed.add(1, ordering: .relaxed)

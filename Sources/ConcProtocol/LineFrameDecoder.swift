@@ -51,4 +51,9 @@ public struct LineFrameDecoder: ByteToMessageDecoder {
 public struct FrameTooLargeError: Error, Sendable, Equatable {
     /// The limit that was exceeded.
     public var limit: Int
+
+    /// Creates the error for a limit.
+    public init(limit: Int) {
+        self.limit = limit
+    }
 }

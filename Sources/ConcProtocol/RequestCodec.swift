@@ -12,6 +12,9 @@ public enum RequestCodec {
         } catch let error as DecodingError {
             let id = try? JSONDecoder().decode(IDOnly.self, from: data).id
             throw RequestDecodingError(id: id, error: describe(error))
+        } catch let error as WireError {
+            let id = try? JSONDecoder().decode(IDOnly.self, from: data).id
+            throw RequestDecodingError(id: id, error: error)
         } catch {
             throw RequestDecodingError(id: nil, error: WireError(.invalidJSON, "the frame is not a JSON object"))
         }
@@ -102,6 +105,42 @@ struct WireRequest: Codable {
     enum CodingKeys: String, CodingKey {
         case v, id, op, kind, n, ms, url, pool
         case timeoutMilliseconds = "timeout_ms"
+    }
+
+    init() {}
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        v = try Self.integer(container, .v).map { Int(clamping: $0) }
+        id = try Self.identifier(container)
+        op = try container.decodeIfPresent(String.self, forKey: .op)
+        kind = try container.decodeIfPresent(String.self, forKey: .kind)
+        n = try Self.integer(container, .n)
+        ms = try Self.integer(container, .ms)
+        url = try container.decodeIfPresent(String.self, forKey: .url)
+        pool = try container.decodeIfPresent(String.self, forKey: .pool)
+        timeoutMilliseconds = try Self.integer(container, .timeoutMilliseconds)
+    }
+
+    /// Decodes a whole number that fits Int64, with a sentence for each way it can be wrong.
+    private static func integer(_ container: KeyedDecodingContainer<CodingKeys>, _ key: CodingKeys) throws -> Int64? {
+        guard container.contains(key), try !container.decodeNil(forKey: key) else { return nil }
+        if let integer = try? container.decode(Int64.self, forKey: key) { return integer }
+        if let number = try? container.decode(Double.self, forKey: key) {
+            if number.rounded() != number {
+                throw WireError(.badRequest, "field '\(key.stringValue)' must be a whole number, got \(number)")
+            }
+            throw WireError(.invalidArgument, "field '\(key.stringValue)' is out of range: \(number) does not fit a 64-bit integer")
+        }
+        throw WireError(.badRequest, "field '\(key.stringValue)' must be a whole number")
+    }
+
+    private static func identifier(_ container: KeyedDecodingContainer<CodingKeys>) throws -> UInt64? {
+        guard container.contains(.id), try !container.decodeNil(forKey: .id) else { return nil }
+        guard let id = try? container.decode(UInt64.self, forKey: .id) else {
+            throw WireError(.badRequest, "field 'id' must be a whole number 0...\(UInt64.max)")
+        }
+        return id
     }
 
     func request() throws(WireError) -> Request {

@@ -8,7 +8,7 @@ import ServiceLifecycle
 /// The Unix control socket. It binds before the daemon reports ready, and on graceful shutdown it
 /// stops accepting first (it is the last service in the group, so it is shut down first) while
 /// open connections stay up for the replies of tasks that are still draining.
-final class ControlServer: Service {
+package final class ControlServer: Service {
     private let socketPath: String
     private let dispatcher: Dispatcher
     private let group: any EventLoopGroup
@@ -24,7 +24,7 @@ final class ControlServer: Service {
     }
 
     /// Binds `socketPath` (mode 0660) and starts accepting.
-    static func bind(
+    package static func bind(
         socketPath: String, dispatcher: Dispatcher, group: any EventLoopGroup, logger: Logger
     ) async throws -> ControlServer {
         try removeStaleSocket(at: socketPath)
@@ -45,7 +45,7 @@ final class ControlServer: Service {
         return ControlServer(socketPath: socketPath, dispatcher: dispatcher, group: group, logger: logger, channel: channel)
     }
 
-    func run() async throws {
+    package func run() async throws {
         try? await gracefulShutdown()
         logger.info("control socket closing; in-flight tasks will still be answered")
         try? await channel.close()
@@ -53,8 +53,8 @@ final class ControlServer: Service {
     }
 
     /// Why the control socket cannot be bound.
-    struct BindError: Error, CustomStringConvertible {
-        var description: String
+    package struct BindError: Error, CustomStringConvertible {
+        package var description: String
     }
 
     /// A socket file left by a daemon that died is removed; one a live daemon answers on is not.

@@ -7,8 +7,8 @@ import Synchronization
 /// Swift concurrency on the daemon's event-loop group: each job is a task, so an HTTP GET waiting on
 /// the network holds a few hundred bytes, not a thread. The pool bounds the tasks in flight instead
 /// of queueing: beyond `limit`, a submission is refused as busy.
-final class AsyncPool: Pool {
-    let kind = PoolKind.async
+package final class AsyncPool: Pool {
+    package let kind = PoolKind.async
     private let limit: Int
     private let httpClient: HTTPClient
     private let state = Mutex(State())
@@ -21,20 +21,23 @@ final class AsyncPool: Pool {
 
     /// Creates a pool that runs up to `limit` tasks at once, with GETs on `eventLoopGroup`.
     /// `connectionsPerHost` bounds the keep-alive connections opened to one server.
-    init(limit: Int, connectionsPerHost: Int, eventLoopGroup: any EventLoopGroup) {
+    package init(limit: Int, connectionsPerHost: Int, eventLoopGroup: any EventLoopGroup) {
         self.limit = limit
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool = .init(
             idleTimeout: .seconds(60),
             concurrentHTTP1ConnectionsPerHostSoftLimit: connectionsPerHost
         )
+        // AsyncHTTPClient retries a refused connection with backoff until the connect timeout; a user
+        // who GETs a dead address wants "connection refused" now, as the blocking GET reports it.
+        configuration.connectionPool.retryConnectionEstablishment = false
         configuration.timeout = .init(connect: .seconds(10), read: .seconds(30))
         self.httpClient = HTTPClient(eventLoopGroup: eventLoopGroup, configuration: configuration)
     }
 
-    func start() async throws {}
+    package func start() async throws {}
 
-    func submit(_ job: Job) throws(WireError) {
+    package func submit(_ job: Job) throws(WireError) {
         let refusal = state.withLock { state -> WireError? in
             guard state.accepting else {
                 return WireError(.shuttingDown, "concd is shutting down and takes no new tasks")
@@ -59,12 +62,12 @@ final class AsyncPool: Pool {
         }
     }
 
-    func snapshot() -> PoolSnapshot {
+    package func snapshot() -> PoolSnapshot {
         let inFlight = state.withLock { $0.inFlight }
         return PoolSnapshot(size: limit, busy: inFlight, queued: 0, queueLimit: 0)
     }
 
-    func shutdown() async {
+    package func shutdown() async {
         await withCheckedContinuation { continuation in
             let done = state.withLock { state -> Bool in
                 state.accepting = false

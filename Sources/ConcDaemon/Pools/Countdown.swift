@@ -1,7 +1,7 @@
 import Synchronization
 
 /// Lets async code wait until OS threads have counted down to zero (workers warm, threads stopped).
-final class Countdown: Sendable {
+package final class Countdown: Sendable {
     private struct State {
         var remaining: Int
         var waiters: [CheckedContinuation<Void, Never>] = []
@@ -10,17 +10,17 @@ final class Countdown: Sendable {
     private let state: Mutex<State>
 
     /// Creates a countdown from `count`.
-    init(_ count: Int) {
+    package init(_ count: Int) {
         state = Mutex(State(remaining: count))
     }
 
     /// Adds `count` more to wait for.
-    func add(_ count: Int) {
+    package func add(_ count: Int) {
         state.withLock { $0.remaining += count }
     }
 
     /// Counts one down; at zero, wakes every waiter.
-    func countDown() {
+    package func countDown() {
         let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
             state.remaining -= 1
             guard state.remaining <= 0 else { return [] }
@@ -31,7 +31,7 @@ final class Countdown: Sendable {
     }
 
     /// Returns once the count is zero.
-    func wait() async {
+    package func wait() async {
         await withCheckedContinuation { continuation in
             let ready = state.withLock { state -> Bool in
                 if state.remaining <= 0 { return true }

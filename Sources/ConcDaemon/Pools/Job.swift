@@ -4,39 +4,46 @@ import NIOCore
 /// A workload accepted by a pool, with its deadline and the callback that delivers its outcome.
 ///
 /// The callback is called exactly once, on whichever thread finished the job; it must not block.
-struct Job: Sendable {
+package struct Job: Sendable {
     /// What to run.
-    var workload: Workload
+    package var workload: Workload
     /// When the client stops waiting; `nil` means never.
-    var deadline: NIODeadline?
+    package var deadline: NIODeadline?
     /// Delivers the outcome.
-    var complete: @Sendable (TaskOutcome) -> Void
+    package var complete: @Sendable (TaskOutcome) -> Void
+
+    /// Creates a job.
+    package init(workload: Workload, deadline: NIODeadline?, complete: @escaping @Sendable (TaskOutcome) -> Void) {
+        self.workload = workload
+        self.deadline = deadline
+        self.complete = complete
+    }
 
     /// The time left before the deadline, or `nil` without a deadline.
-    func remaining(now: NIODeadline = .now()) -> TimeAmount? {
+    package func remaining(now: NIODeadline = .now()) -> TimeAmount? {
         deadline.map { $0 - now }
     }
 
     /// Whether the deadline has passed.
-    var isExpired: Bool {
+    package var isExpired: Bool {
         guard let deadline else { return false }
         return deadline <= .now()
     }
 }
 
 /// What running a job produced, and where it ran.
-struct TaskOutcome: Sendable {
+package struct TaskOutcome: Sendable {
     /// The value, or the typed error.
-    var result: Result<TaskValue, WireError>
+    package var result: Result<TaskValue, WireError>
     /// The worker's name (`process-1`, `thread-3`, `async`).
-    var worker: String
+    package var worker: String
     /// The worker process's pid, for the process pool.
-    var workerPID: Int32?
+    package var workerPID: Int32?
 }
 
 extension WireError {
     /// The error a job gets when its deadline passes.
-    static func deadlineExceeded(_ workload: Workload, timeout: Int64?) -> WireError {
+    package static func deadlineExceeded(_ workload: Workload, timeout: Int64?) -> WireError {
         let budget = timeout.map { " of \($0) ms" } ?? ""
         return WireError(.timeout, "\(workload) did not finish within its deadline\(budget)")
     }

@@ -5,7 +5,7 @@ import Glibc
 /// Threads wait on a condition variable rather than spinning or polling, so an idle pool costs
 /// no CPU. `NIOThreadPool` parks threads the same way but cannot report its queue length, bound
 /// its queue or grow by one thread, which the pools need; this is the part of it they share.
-final class JobQueue: @unchecked Sendable {
+package final class JobQueue: @unchecked Sendable {
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     // Guarded by `mutex`.
@@ -15,10 +15,10 @@ final class JobQueue: @unchecked Sendable {
     private var waiting = 0
 
     /// The most jobs that may wait.
-    let limit: Int
+    package let limit: Int
 
     /// Creates an empty queue that holds up to `limit` jobs.
-    init(limit: Int) {
+    package init(limit: Int) {
         self.limit = limit
         pthread_mutex_init(mutex, nil)
         var attributes = pthread_condattr_t()
@@ -36,7 +36,7 @@ final class JobQueue: @unchecked Sendable {
     }
 
     /// Why a job was not queued.
-    enum Refusal: Error {
+    package enum Refusal: Error {
         /// The queue holds `limit` jobs.
         case full
         /// The queue was closed.
@@ -44,7 +44,7 @@ final class JobQueue: @unchecked Sendable {
     }
 
     /// Appends a job and wakes one waiting thread.
-    func enqueue(_ job: Job) throws(Refusal) {
+    package func enqueue(_ job: Job) throws(Refusal) {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         if closed { throw .closed }
@@ -54,7 +54,7 @@ final class JobQueue: @unchecked Sendable {
     }
 
     /// What `next` returned.
-    enum Next {
+    package enum Next {
         /// A job to run.
         case job(Job)
         /// The wait timed out with nothing to do.
@@ -64,7 +64,7 @@ final class JobQueue: @unchecked Sendable {
     }
 
     /// Takes the oldest job, waiting up to `timeoutNanoseconds` (forever when nil).
-    func next(timeoutNanoseconds: Int64? = nil) -> Next {
+    package func next(timeoutNanoseconds: Int64? = nil) -> Next {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         var deadline = timespec()
@@ -97,14 +97,14 @@ final class JobQueue: @unchecked Sendable {
     }
 
     /// Jobs waiting now.
-    var count: Int {
+    package var count: Int {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         return jobs.count - head
     }
 
     /// Refuses new jobs from now on; threads finish what is queued, then `next` returns `.closed`.
-    func close() {
+    package func close() {
         pthread_mutex_lock(mutex)
         closed = true
         pthread_cond_broadcast(condition)
@@ -112,7 +112,7 @@ final class JobQueue: @unchecked Sendable {
     }
 
     /// Removes and returns every waiting job (used when a pool must fail them).
-    func drain() -> [Job] {
+    package func drain() -> [Job] {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         let rest = jobs[head...].compactMap { $0 }

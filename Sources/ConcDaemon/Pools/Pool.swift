@@ -2,7 +2,7 @@ import ConcProtocol
 
 /// What the Dispatcher needs of a pool: accept a job or refuse it at once, say how busy it is,
 /// and warm up and drain. A new kind of pool is a new type conforming to this, nothing more.
-protocol Pool: AnyObject, Sendable {
+package protocol Pool: AnyObject, Sendable {
     /// Which pool this is.
     var kind: PoolKind { get }
 
@@ -20,17 +20,17 @@ protocol Pool: AnyObject, Sendable {
 }
 
 /// A pool's own view of its load.
-struct PoolSnapshot: Sendable {
-    var size: Int
-    var busy: Int
-    var queued: Int
-    var queueLimit: Int
-    var workers: [WorkerStatus]?
+package struct PoolSnapshot: Sendable {
+    package var size: Int
+    package var busy: Int
+    package var queued: Int
+    package var queueLimit: Int
+    package var workers: [WorkerStatus]?
 }
 
 extension JobQueue.Refusal {
     /// The error a client gets when a pool refuses a job.
-    func wireError(pool: PoolKind, limit: Int) -> WireError {
+    package func wireError(pool: PoolKind, limit: Int) -> WireError {
         switch self {
         case .full:
             return WireError(.busy, "the \(pool) pool's queue is full (\(limit) tasks waiting); try again later")

@@ -6,8 +6,8 @@ import Synchronization
 /// N pre-spawned worker processes. Each has a driver thread in the daemon that takes a job from the
 /// shared queue, hands it to its worker over a socketpair, and waits for the answer; so a task
 /// costs two datagrams and no spawn. A worker that dies is reaped and replaced by its driver.
-final class ProcessPool: Pool {
-    let kind = PoolKind.process
+package final class ProcessPool: Pool {
+    package let kind = PoolKind.process
     private let queue: JobQueue
     private let slots: [ProcessWorkerSlot]
     private let warm: Countdown
@@ -15,7 +15,7 @@ final class ProcessPool: Pool {
     private let logger: Logger
 
     /// Creates a pool of `size` workers running `executable` in worker mode.
-    init(size: Int, queueLimit: Int, executable: String, logger: Logger) {
+    package init(size: Int, queueLimit: Int, executable: String, logger: Logger) {
         precondition(size > 0, "a process pool needs at least one worker")
         self.queue = JobQueue(limit: queueLimit)
         self.logger = logger
@@ -24,7 +24,7 @@ final class ProcessPool: Pool {
         self.stopped = Countdown(size)
     }
 
-    func start() async throws {
+    package func start() async throws {
         for slot in slots {
             let thread = Thread { [self] in
                 slot.drive(queue: queue, warm: warm)
@@ -41,7 +41,7 @@ final class ProcessPool: Pool {
         }
     }
 
-    func submit(_ job: Job) throws(WireError) {
+    package func submit(_ job: Job) throws(WireError) {
         do {
             try queue.enqueue(job)
         } catch {
@@ -49,7 +49,7 @@ final class ProcessPool: Pool {
         }
     }
 
-    func snapshot() -> PoolSnapshot {
+    package func snapshot() -> PoolSnapshot {
         let workers = slots.map { $0.status() }
         return PoolSnapshot(
             size: slots.count,
@@ -60,16 +60,16 @@ final class ProcessPool: Pool {
         )
     }
 
-    func shutdown() async {
+    package func shutdown() async {
         queue.close()
         await stopped.wait()
     }
 }
 
 /// One worker process and the driver thread that owns it.
-final class ProcessWorkerSlot: Sendable {
+package final class ProcessWorkerSlot: Sendable {
     /// `process-<index>`.
-    let name: String
+    package let name: String
     private let executable: String
     private let logger: Logger
     private let shared = Mutex(SharedState())
@@ -88,21 +88,21 @@ final class ProcessWorkerSlot: Sendable {
     /// How long a worker asked to stop (SIGTERM, or its channel closed) has before SIGKILL.
     private static let stopGrace: TimeAmountMilliseconds = 1000
 
-    init(index: Int, executable: String, logger: Logger) {
+    package init(index: Int, executable: String, logger: Logger) {
         self.name = "process-\(index)"
         self.executable = executable
         self.logger = logger
     }
 
     /// Why the first spawn failed, if it did.
-    var startupFailure: String? { shared.withLock { $0.startupFailure } }
+    package var startupFailure: String? { shared.withLock { $0.startupFailure } }
 
-    func status() -> WorkerStatus {
+    package func status() -> WorkerStatus {
         shared.withLock { WorkerStatus(name: name, pid: $0.pid, busy: $0.busy, tasks: $0.tasks) }
     }
 
     /// The driver thread's loop: spawn, then run jobs until the queue closes; then stop the worker.
-    func drive(queue: JobQueue, warm: Countdown) {
+    package func drive(queue: JobQueue, warm: Countdown) {
         var worker: SpawnedWorker?
         do {
             worker = try respawn()

@@ -3,22 +3,22 @@ import Foundation
 import Synchronization
 
 /// M OS threads started once and parked on a ``JobQueue``; each runs one blocking job at a time.
-final class ThreadPool: Pool {
-    let kind = PoolKind.thread
+package final class ThreadPool: Pool {
+    package let kind = PoolKind.thread
     private let size: Int
     private let queue: JobQueue
     private let busy = Atomic<Int>(0)
     private let stopped: Countdown
 
     /// Creates a pool of `size` threads and a queue of `queueLimit` jobs.
-    init(size: Int, queueLimit: Int) {
+    package init(size: Int, queueLimit: Int) {
         precondition(size > 0, "a thread pool needs at least one thread")
         self.size = size
         self.queue = JobQueue(limit: queueLimit)
         self.stopped = Countdown(size)
     }
 
-    func start() async throws {
+    package func start() async throws {
         for index in 0..<size {
             let thread = Thread { [self] in self.work(name: "thread-\(index)") }
             thread.name = "concd-thread-\(index)"
@@ -27,7 +27,7 @@ final class ThreadPool: Pool {
         }
     }
 
-    func submit(_ job: Job) throws(WireError) {
+    package func submit(_ job: Job) throws(WireError) {
         do {
             try queue.enqueue(job)
         } catch {
@@ -35,11 +35,11 @@ final class ThreadPool: Pool {
         }
     }
 
-    func snapshot() -> PoolSnapshot {
+    package func snapshot() -> PoolSnapshot {
         PoolSnapshot(size: size, busy: busy.load(ordering: .relaxed), queued: queue.count, queueLimit: queue.limit)
     }
 
-    func shutdown() async {
+    package func shutdown() async {
         queue.close()
         await stopped.wait()
     }

@@ -1,8 +1,8 @@
 import ConcProtocol
 
 /// The one-line summary systemd shows as STATUS= (`systemctl status concd`).
-enum StatusLine {
-    static func render(_ status: DaemonStatus) -> String {
+package enum StatusLine {
+    package static func render(_ status: DaemonStatus) -> String {
         status.pools.map { pool in
             switch pool.kind {
             case .process, .thread:

@@ -1,10 +1,10 @@
 import Glibc
 
 /// Every system call the pools make goes through here, so EINTR is retried in one place.
-enum Syscall {
+package enum Syscall {
     /// Calls `body` again while it fails with EINTR; returns its last result.
     @inline(__always)
-    static func retryingEINTR<Result: BinaryInteger>(_ body: () -> Result) -> Result {
+    package static func retryingEINTR<Result: BinaryInteger>(_ body: () -> Result) -> Result {
         while true {
             let result = body()
             if result == -1 && errno == EINTR { continue }
@@ -13,12 +13,12 @@ enum Syscall {
     }
 
     /// The text of the current `errno`.
-    static var errnoDescription: String {
+    package static var errnoDescription: String {
         String(cString: strerror(errno))
     }
 
     /// The conventional name of a signal, for messages people read.
-    static func signalName(_ signal: Int32) -> String {
+    package static func signalName(_ signal: Int32) -> String {
         switch signal {
         case SIGKILL: return "SIGKILL"
         case SIGTERM: return "SIGTERM"
@@ -36,7 +36,7 @@ enum Syscall {
     }
 
     /// Describes a `waitpid` status: "exited with status 3", "was killed by signal 9 (SIGKILL)".
-    static func describeExit(_ status: Int32) -> String {
+    package static func describeExit(_ status: Int32) -> String {
         let signal = status & 0x7f
         if signal == 0 {
             return "exited with status \((status >> 8) & 0xff)"

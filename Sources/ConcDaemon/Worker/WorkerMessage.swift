@@ -2,9 +2,9 @@ import ConcProtocol
 
 /// The internal, binary daemon↔worker channel. Each message is one SOCK_SEQPACKET datagram, so
 /// it needs no framing: a read returns exactly one message.
-enum WorkerMessage {
+package enum WorkerMessage {
     /// The largest message either side sends (a request with a URL of `ProtocolLimits.maxURLBytes`).
-    static let maxBytes = 16 * 1024
+    package static let maxBytes = 16 * 1024
 
     private enum Tag: UInt8 {
         case cpu = 1, sleep, io, noop
@@ -16,14 +16,19 @@ enum WorkerMessage {
     }
 
     /// A request the daemon sends.
-    struct Task: Equatable {
-        var workload: Workload
+    package struct Task: Equatable {
+        package var workload: Workload
         /// The milliseconds left before the deadline, or 0 for none.
-        var remainingMilliseconds: Int64
+        package var remainingMilliseconds: Int64
+
+        package init(workload: Workload, remainingMilliseconds: Int64) {
+            self.workload = workload
+            self.remainingMilliseconds = remainingMilliseconds
+        }
     }
 
     /// Encodes a task for a worker.
-    static func encode(_ task: Task) -> [UInt8] {
+    package static func encode(_ task: Task) -> [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(24)
         func put(_ tag: Tag, _ argument: Int64) {
@@ -47,7 +52,7 @@ enum WorkerMessage {
     }
 
     /// Decodes a task in the worker; nil when the bytes are not a task.
-    static func decodeTask(_ bytes: ArraySlice<UInt8>) -> Task? {
+    package static func decodeTask(_ bytes: ArraySlice<UInt8>) -> Task? {
         guard bytes.count >= 17, let tag = Tag(rawValue: bytes[bytes.startIndex]) else { return nil }
         let argument = integer(bytes, at: 1)
         let remaining = integer(bytes, at: 9)
@@ -63,7 +68,7 @@ enum WorkerMessage {
     }
 
     /// A message a worker sends.
-    enum Reply: Equatable {
+    package enum Reply: Equatable {
         /// The worker is up and ready.
         case hello(pid: Int32)
         /// The task's result.
@@ -71,7 +76,7 @@ enum WorkerMessage {
     }
 
     /// Encodes a worker's reply.
-    static func encode(_ reply: Reply) -> [UInt8] {
+    package static func encode(_ reply: Reply) -> [UInt8] {
         var bytes: [UInt8] = []
         switch reply {
         case .hello(let pid):
@@ -102,7 +107,7 @@ enum WorkerMessage {
     }
 
     /// Decodes a worker's reply in the daemon; nil when the bytes are not a reply.
-    static func decodeReply(_ bytes: ArraySlice<UInt8>) -> Reply? {
+    package static func decodeReply(_ bytes: ArraySlice<UInt8>) -> Reply? {
         guard let first = bytes.first, let tag = Tag(rawValue: first) else { return nil }
         switch tag {
         case .hello:

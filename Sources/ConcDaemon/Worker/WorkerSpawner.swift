@@ -1,26 +1,26 @@
 import Glibc
 
 /// A worker process and the daemon's end of its channel.
-struct SpawnedWorker: Sendable {
+package struct SpawnedWorker: Sendable {
     /// The worker's pid.
-    var pid: pid_t
+    package var pid: pid_t
     /// The daemon's end of the SOCK_SEQPACKET socketpair.
-    var socket: Int32
+    package var socket: Int32
 }
 
 /// Starts `concd` in worker mode with `posix_spawn` (never `fork` without exec in a Swift process:
 /// the child of a bare fork inherits locks held by threads that no longer exist).
-enum WorkerSpawner {
+package enum WorkerSpawner {
     /// The file descriptor number the worker finds its channel on.
-    static let workerDescriptor: Int32 = 3
+    package static let workerDescriptor: Int32 = 3
 
     /// Why a worker could not be started.
-    struct Failure: Error, CustomStringConvertible {
-        var description: String
+    package struct Failure: Error, CustomStringConvertible {
+        package var description: String
     }
 
     /// The path of the running executable, which is also the worker binary.
-    static func currentExecutable() -> String {
+    package static func currentExecutable() -> String {
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         let length = readlink("/proc/self/exe", &buffer, buffer.count - 1)
         guard length > 0 else { return CommandLine.arguments[0] }
@@ -30,7 +30,7 @@ enum WorkerSpawner {
     /// Spawns `executable --worker-fd 3 --worker-parent <pid>` with a fresh socketpair on fd 3,
     /// default signal dispositions, an empty signal mask and its own process group (so a Ctrl-C
     /// in the daemon's terminal reaches the daemon, which then stops its workers in order).
-    static func spawn(executable: String) throws(Failure) -> SpawnedWorker {
+    package static func spawn(executable: String) throws(Failure) -> SpawnedWorker {
         var pair: [Int32] = [-1, -1]
         let socketType = Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
         guard socketpair(AF_UNIX, socketType, 0, &pair) == 0 else {

@@ -2,14 +2,14 @@ import CConcShims
 import ConcProtocol
 
 /// The blocking HTTP GET of the classic comparison, done by libcurl's easy interface on the calling thread.
-enum BlockingHTTP {
+package enum BlockingHTTP {
     /// Initialises libcurl; call once per process before any GET.
-    static func globalInit() {
+    package static func globalInit() {
         _ = concd_curl_global_init()
     }
 
     /// GETs `url` and discards the body, giving up after `timeoutMilliseconds`.
-    static func get(_ url: String, timeoutMilliseconds: Int64) -> Result<TaskValue, WireError> {
+    package static func get(_ url: String, timeoutMilliseconds: Int64) -> Result<TaskValue, WireError> {
         var result = concd_http_result()
         concd_http_get(url, Int(max(1, timeoutMilliseconds)), &result)
         guard result.curl_code == 0 else {

@@ -4,12 +4,12 @@ import NIOCore
 
 /// Runs a workload to completion on the calling OS thread: the body of a thread-pool thread and
 /// of a process worker.
-enum BlockingWorkload {
+package enum BlockingWorkload {
     /// The longest an HTTP GET may take when the task has no deadline.
-    static let defaultHTTPTimeoutMilliseconds: Int64 = 30_000
+    package static let defaultHTTPTimeoutMilliseconds: Int64 = 30_000
 
     /// Runs `workload`, bounding waits by `remaining` when it is given.
-    static func run(_ workload: Workload, remaining: TimeAmount?) -> Result<TaskValue, WireError> {
+    package static func run(_ workload: Workload, remaining: TimeAmount?) -> Result<TaskValue, WireError> {
         let remainingMilliseconds = remaining.map { max(1, $0.nanoseconds / 1_000_000) }
         switch workload {
         case .cpu(let n):

@@ -1,0 +1,108 @@
+import ConcClient
+import ConcProtocol
+import Foundation
+import Logging
+import Testing
+
+import ConcDaemon
+
+/// The daemon as a library on a temporary socket, driven through ConcClient.
+@Suite struct DaemonTests {
+    private func withDaemon(_ body: (ConcClient, String) async throws -> Void) async throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let socketPath = directory + "/concd.sock"
+        let configuration = DaemonConfiguration(
+            socketPath: socketPath, processWorkers: 2, threads: 4, workerExecutable: concdExecutable
+        )
+        let daemon = Daemon(configuration: configuration, logger: Logger(label: "test"))
+        let running = Task { try await daemon.run() }
+        await daemon.waitUntilReady()
+        do {
+            let client = try await ConcClient.connect(socketPath: socketPath)
+            try await body(client, socketPath)
+            await client.close()
+        } catch {
+            await daemon.shutdown()
+            _ = await running.result
+            throw error
+        }
+        await daemon.shutdown()
+        try await running.value
+        #expect(!FileManager.default.fileExists(atPath: socketPath), "the socket outlived the daemon")
+    }
+
+    @Test func everyWorkloadRunsOnEveryPoolThatCanRunIt() async throws {
+        try await withDaemon { client, _ in
+            try await withLoopbackServer { server in
+                for kind in WorkloadKind.allCases {
+                    let workload: Workload
+                    switch kind {
+                    case .cpu: workload = .cpu(n: 1_000_000)
+                    case .io: workload = .io(url: server.baseURL + "/")
+                    case .async: workload = .async(url: server.baseURL + "/")
+                    case .sleep: workload = .sleep(milliseconds: 10)
+                    case .noop: workload = .noop
+                    }
+                    for pool in kind.supportedPools {
+                        let reply = try await client.submit(try Submission(workload: workload, pool: pool))
+                        #expect(reply.ok, "\(kind) on \(pool): \(String(describing: reply.error))")
+                        #expect(reply.pool == pool)
+                        #expect(reply.kind == kind)
+                        #expect(reply.worker != nil)
+                        #expect(reply.wallMicroseconds != nil)
+                        if kind == .cpu { #expect(reply.value == .integer(499_999_500_000)) }
+                        if pool == .process { #expect(reply.workerPID != nil) }
+                    }
+                }
+            }
+            let status = try await client.status()
+            #expect(status.pools.map(\.kind) == [.process, .thread, .async])
+            #expect(status.pools.reduce(0) { $0 + $1.completed } == 12)
+        }
+    }
+
+    @Test func oneConnectionCarriesManyRequestsInFlight() async throws {
+        try await withDaemon { client, _ in
+            let replies = try await withThrowingTaskGroup(of: (Int64, Reply).self) { group in
+                for n in 0..<500 as Range<Int64> {
+                    group.addTask {
+                        let pool: PoolKind = [.process, .thread, .async][Int(n % 3)]
+                        return (n, try await client.submit(try Submission(workload: .cpu(n: n), pool: pool)))
+                    }
+                }
+                return try await group.reduce(into: [(Int64, Reply)]()) { $0.append($1) }
+            }
+            #expect(replies.count == 500)
+            for (n, reply) in replies {
+                #expect(reply.value == .integer(n == 0 ? 0 : (n * (n - 1)) / 2))
+            }
+        }
+    }
+
+    @Test func statusShowsEachPoolsCounters() async throws {
+        try await withDaemon { client, socketPath in
+            _ = try await client.submit(try Submission(workload: .cpu(n: 10)))
+            _ = try await client.submit(try Submission(workload: .io(url: "http://127.0.0.1:1/")))
+            let status = try await client.status()
+            #expect(status.socket == socketPath)
+            #expect(status.pid == getpid())
+            let process = status.pools[0]
+            #expect(process.kind == .process && process.size == 2 && process.completed == 1)
+            #expect(process.workers?.count == 2)
+            let thread = status.pools[1]
+            #expect(thread.kind == .thread && thread.size == 4 && thread.failed == 1 && thread.idle == 4)
+            #expect(try await client.ping() == ProtocolLimits.version)
+        }
+    }
+
+    @Test func aSecondDaemonOnTheSameSocketIsRefused() async throws {
+        try await withDaemon { _, socketPath in
+            let second = Daemon(
+                configuration: DaemonConfiguration(socketPath: socketPath, processWorkers: 1, threads: 1, workerExecutable: concdExecutable),
+                logger: Logger(label: "test")
+            )
+            await #expect(throws: ControlServer.BindError.self) { try await second.run() }
+        }
+    }
+}

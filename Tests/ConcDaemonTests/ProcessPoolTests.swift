@@ -1,0 +1,94 @@
+import ConcProtocol
+import Foundation
+import Logging
+import Testing
+
+import ConcDaemon
+
+@Suite struct ProcessPoolTests {
+    private func makePool(size: Int = 2) async throws -> ProcessPool {
+        let pool = ProcessPool(size: size, queueLimit: 64, executable: concdExecutable, logger: Logger(label: "test"))
+        try await pool.start()
+        return pool
+    }
+
+    private func pids(_ pool: ProcessPool) -> [Int32] {
+        pool.snapshot().workers?.compactMap(\.pid) ?? []
+    }
+
+    @Test func workersAreWarmBeforeStartReturns() async throws {
+        let pool = try await makePool(size: 3)
+        let pids = pids(pool)
+        #expect(pids.count == 3)
+        #expect(Set(pids).count == 3)
+        for pid in pids { #expect(kill(pid, 0) == 0) }
+        await pool.shutdown()
+        for pid in pids { #expect(kill(pid, 0) == -1, "worker \(pid) outlived its pool") }
+    }
+
+    @Test func runsWorkloadsInItsWorkers() async throws {
+        let pool = try await makePool()
+        let outcome = try await run(.cpu(n: 10_000_000), on: pool)
+        #expect(outcome.result.value == .integer(49_999_995_000_000))
+        #expect(outcome.worker.hasPrefix("process-"))
+        #expect(pids(pool).contains(outcome.workerPID ?? -1))
+        #expect(try await run(.sleep(milliseconds: 3), on: pool).result.value == .integer(3))
+        #expect(try await run(.noop, on: pool).result.value == .empty)
+        try await withLoopbackServer { server in
+            let get = try await run(.io(url: server.baseURL + "/bytes/10"), on: pool)
+            guard case .http(let summary)? = get.result.value else {
+                Issue.record("io on a process worker failed: \(get.result)")
+                return
+            }
+            #expect(summary.status == 200 && summary.bytes == 10)
+        }
+        await pool.shutdown()
+    }
+
+    @Test func aKilledWorkerFailsOnlyItsTaskAndIsReplaced() async throws {
+        let pool = try await makePool(size: 2)
+        async let doomed = run(.sleep(milliseconds: 10_000), on: pool)
+        var victim: Int32 = 0
+        #expect(await eventually { (pool.snapshot().workers ?? []).contains { $0.busy } })
+        victim = pool.snapshot().workers!.first { $0.busy }!.pid!
+        kill(victim, SIGKILL)
+        let outcome = try await doomed
+        guard case .failure(let error) = outcome.result else {
+            Issue.record("a task whose worker was killed succeeded")
+            return
+        }
+        #expect(error.code == .workerDied)
+        #expect(error.message.contains("pid \(victim)"))
+        #expect(error.message.contains("SIGKILL"))
+        #expect(error.message.contains("sleep 10000"))
+        #expect(await eventually { pids(pool).count == 2 && !pids(pool).contains(victim) })
+        #expect(try await run(.cpu(n: 100), on: pool).result.value == .integer(4950))
+        await pool.shutdown()
+    }
+
+    @Test func aWorkerThatDiesIdleIsReplaced() async throws {
+        let pool = try await makePool(size: 1)
+        let victim = pids(pool)[0]
+        kill(victim, SIGKILL)
+        #expect(await eventually { pids(pool).count == 1 && pids(pool)[0] != victim })
+        #expect(try await run(.noop, on: pool).result.value == .empty)
+        await pool.shutdown()
+    }
+
+    @Test func aTaskPastItsDeadlineIsStoppedAndItsWorkerReplaced() async throws {
+        let pool = try await makePool(size: 1)
+        let before = pids(pool)
+        // cpu cannot be interrupted from inside, so the deadline has to kill the worker.
+        let outcome = try await run(.cpu(n: 4_000_000_000), on: pool, timeoutMilliseconds: 200)
+        #expect(outcome.result.errorCode == .timeout)
+        #expect(await eventually { pids(pool).count == 1 && pids(pool) != before })
+        #expect(try await run(.cpu(n: 10), on: pool).result.value == .integer(45))
+        await pool.shutdown()
+    }
+
+    @Test func aMissingWorkerBinaryFailsStartWithAReason() async throws {
+        let pool = ProcessPool(size: 1, queueLimit: 4, executable: "/nonexistent/concd", logger: Logger(label: "test"))
+        await #expect(throws: WorkerSpawner.Failure.self) { try await pool.start() }
+        await pool.shutdown()
+    }
+}

@@ -1,0 +1,71 @@
+import ConcProtocol
+import Foundation
+import LoopbackHTTP
+import NIOCore
+import Synchronization
+import Testing
+
+import ConcDaemon
+
+/// The built `concd` binary, which the process pool re-executes as its workers.
+let concdExecutable: String = {
+    let testBinary = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+    return testBinary.deletingLastPathComponent().appendingPathComponent("concd").path
+}()
+
+/// Runs one job on a pool and waits for its outcome.
+func run(_ workload: Workload, on pool: any Pool, timeoutMilliseconds: Int64? = nil) async throws -> TaskOutcome {
+    try await withCheckedThrowingContinuation { continuation in
+        let job = Job(
+            workload: workload,
+            deadline: timeoutMilliseconds.map { .now() + .milliseconds($0) },
+            complete: { continuation.resume(returning: $0) }
+        )
+        do {
+            try pool.submit(job)
+        } catch {
+            continuation.resume(throwing: error)
+        }
+    }
+}
+
+/// Polls `condition` every 20 ms for up to `seconds`; returns whether it became true.
+func eventually(within seconds: Double = 10, _ condition: () async throws -> Bool) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(20))
+    }
+    return try await condition()
+}
+
+/// A short temporary directory (sun_path holds 108 bytes).
+func temporaryDirectory() throws -> String {
+    var template = Array("/tmp/concd-XXXXXX".utf8CString)
+    guard let path = mkdtemp(&template) else { throw POSIXError(.EIO) }
+    return String(cString: path)
+}
+
+extension Result where Failure == WireError {
+    var errorCode: ErrorCode? {
+        if case .failure(let error) = self { return error.code }
+        return nil
+    }
+    var value: Success? {
+        if case .success(let value) = self { return value }
+        return nil
+    }
+}
+
+/// Starts a loopback HTTP server for the duration of `body`.
+func withLoopbackServer<T>(_ body: (LoopbackHTTPServer) async throws -> T) async throws -> T {
+    let server = try await LoopbackHTTPServer.start()
+    do {
+        let result = try await body(server)
+        await server.stop()
+        return result
+    } catch {
+        await server.stop()
+        throw error
+    }
+}

@@ -1,0 +1,78 @@
+import ConcProtocol
+import Testing
+
+import ConcDaemon
+
+@Suite struct ThreadPoolTests {
+    @Test func runsEveryBlockingWorkload() async throws {
+        let pool = ThreadPool(size: 2, queueLimit: 16)
+        try await pool.start()
+        try await withLoopbackServer { server in
+            #expect(try await run(.cpu(n: 1000), on: pool).result.value == .integer(499_500))
+            #expect(try await run(.sleep(milliseconds: 5), on: pool).result.value == .integer(5))
+            #expect(try await run(.noop, on: pool).result.value == .empty)
+            let get = try await run(.io(url: server.baseURL + "/bytes/1000"), on: pool)
+            #expect(get.result.value == .http(HTTPSummary(status: 200, bytes: 1000, timeMicroseconds: 0)).withTime(of: get.result.value))
+            #expect(get.worker.hasPrefix("thread-"))
+        }
+        await pool.shutdown()
+    }
+
+    @Test func allThreadsWorkAtOnce() async throws {
+        let pool = ThreadPool(size: 4, queueLimit: 16)
+        try await pool.start()
+        async let outcomes = withThrowingTaskGroup(of: TaskOutcome.self) { group in
+            for _ in 0..<4 { group.addTask { try await run(.sleep(milliseconds: 400), on: pool) } }
+            return try await group.reduce(into: [TaskOutcome]()) { $0.append($1) }
+        }
+        #expect(await eventually(within: 5) { pool.snapshot().busy == 4 })
+        let workers = Set(try await outcomes.map(\.worker))
+        #expect(workers.count == 4)
+        await pool.shutdown()
+    }
+
+    @Test func aFullQueueAnswersBusyAtOnce() async throws {
+        let pool = ThreadPool(size: 1, queueLimit: 2)
+        try await pool.start()
+        var refusals: [WireError] = []
+        var accepted = 0
+        for _ in 0..<5 {
+            do {
+                try pool.submit(Job(workload: .sleep(milliseconds: 200), deadline: nil, complete: { _ in }))
+                accepted += 1
+            } catch {
+                refusals.append(error)
+            }
+        }
+        #expect(accepted <= 3)
+        #expect(refusals.count >= 2)
+        #expect(refusals.allSatisfy { $0.code == .busy && $0.message.contains("queue is full") })
+        await pool.shutdown()
+    }
+
+    @Test func aDeadlineCutsASleepShort() async throws {
+        let pool = ThreadPool(size: 1, queueLimit: 4)
+        try await pool.start()
+        let outcome = try await run(.sleep(milliseconds: 5000), on: pool, timeoutMilliseconds: 100)
+        #expect(outcome.result.errorCode == .timeout)
+        await pool.shutdown()
+    }
+
+    @Test func anUnreachableURLIsAnHTTPFailure() async throws {
+        let pool = ThreadPool(size: 1, queueLimit: 4)
+        try await pool.start()
+        // Port 1 on loopback: nothing listens, so the connection is refused at once.
+        let outcome = try await run(.io(url: "http://127.0.0.1:1/"), on: pool)
+        #expect(outcome.result.errorCode == .httpFailed)
+        await pool.shutdown()
+    }
+}
+
+extension TaskValue {
+    /// The same value with the HTTP time taken from `other`, for comparing everything but the time.
+    func withTime(of other: TaskValue?) -> TaskValue {
+        guard case .http(var summary) = self, case .http(let measured)? = other else { return self }
+        summary.timeMicroseconds = measured.timeMicroseconds
+        return .http(summary)
+    }
+}

@@ -1,0 +1,34 @@
+import ConcProtocol
+import Testing
+
+import ConcDaemon
+
+@Suite struct WorkerMessageTests {
+    @Test(arguments: [
+        Workload.cpu(n: 10_000_000), .sleep(milliseconds: 5), .io(url: "http://127.0.0.1:9/x?y=1"), .noop,
+    ])
+    func tasksRoundTrip(workload: Workload) {
+        let task = WorkerMessage.Task(workload: workload, remainingMilliseconds: 1234)
+        #expect(WorkerMessage.decodeTask(WorkerMessage.encode(task)[...]) == task)
+    }
+
+    @Test func repliesRoundTrip() {
+        let replies: [WorkerMessage.Reply] = [
+            .hello(pid: 4242),
+            .result(.success(.integer(-7))),
+            .result(.success(.empty)),
+            .result(.success(.http(HTTPSummary(status: 503, bytes: 1 << 40, timeMicroseconds: 17)))),
+            .result(.failure(WireError(.httpFailed, "GET failed: Couldn't connect"))),
+        ]
+        for reply in replies {
+            #expect(WorkerMessage.decodeReply(WorkerMessage.encode(reply)[...]) == reply)
+        }
+    }
+
+    @Test func garbageIsNotAMessage() {
+        #expect(WorkerMessage.decodeTask([]) == nil)
+        #expect(WorkerMessage.decodeTask([0xEE, 1, 2]) == nil)
+        #expect(WorkerMessage.decodeReply([0x41, 200, 1]) == nil)
+        #expect(WorkerMessage.decodeReply([0x41, 3, 0x61, 0x62, 0x63]) == nil)
+    }
+}

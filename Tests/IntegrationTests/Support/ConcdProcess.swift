@@ -1,0 +1,228 @@
+import Foundation
+import Testing
+
+/// Where the built binaries are: beside the test binary.
+let binaryDirectory: String = {
+    URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().path
+}()
+
+/// The built `concd`, started by a test with its own socket, notify socket and log file.
+final class ConcdProcess: @unchecked Sendable {
+    let directory: String
+    let socketPath: String
+    let logPath: String
+    let process: Process
+    let notifications: NotifySocket
+
+    /// Starts concd and waits for READY=1 on the notify socket.
+    init(arguments: [String] = []) throws {
+        var template = Array("/tmp/concd-it-XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else { throw POSIXError(.EIO) }
+        directory = String(cString: made)
+        socketPath = directory + "/concd.sock"
+        logPath = directory + "/concd.log"
+        notifications = try NotifySocket(path: directory + "/notify.sock")
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: binaryDirectory + "/concd")
+        process.arguments = ["--socket", socketPath] + arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["NOTIFY_SOCKET"] = notifications.path
+        environment.removeValue(forKey: "CONCD_SOCKET")
+        process.environment = environment
+        process.standardError = FileHandle(forWritingAtPath: logPath)
+        process.standardOutput = FileHandle(forWritingAtPath: logPath)
+        try process.run()
+        guard notifications.waitFor("READY=1", seconds: 60) else {
+            stop()
+            throw StartFailure(description: "concd did not send READY=1; its log:\n\(log)")
+        }
+    }
+
+    struct StartFailure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// What concd wrote to stderr.
+    var log: String {
+        (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+    }
+
+    /// SIGTERM, then SIGKILL after `grace` seconds; returns the exit status.
+    @discardableResult
+    func stop(grace: Double = 20) -> Int32 {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGTERM)
+            let deadline = Date().addingTimeInterval(grace)
+            while process.isRunning && Date() < deadline { usleep(10_000) }
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    deinit {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        notifications.close()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// Runs concctl against this daemon.
+    func concctl(_ arguments: String...) throws -> CommandResult {
+        try runCommand(binaryDirectory + "/concctl", ["--socket", socketPath] + arguments)
+    }
+}
+
+/// What a command printed and how it exited.
+struct CommandResult {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+}
+
+/// Runs a binary to completion.
+func runCommand(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> CommandResult {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    if let environment { process.environment = environment }
+    let out = Pipe()
+    let err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    // Read before waiting so a full pipe cannot stall the child.
+    let stdout = out.fileHandleForReading.readDataToEndOfFile()
+    let stderr = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return CommandResult(
+        status: process.terminationStatus,
+        stdout: String(decoding: stdout, as: UTF8.self),
+        stderr: String(decoding: stderr, as: UTF8.self)
+    )
+}
+
+/// A datagram socket standing in for systemd's notify socket; it records every message.
+final class NotifySocket: @unchecked Sendable {
+    let path: String
+    private let descriptor: Int32
+    private(set) var messages: [String] = []
+
+    init(path: String) throws {
+        self.path = path
+        descriptor = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        var address = sockaddr_un.unix(path)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard bound == 0 else { throw POSIXError(.EADDRINUSE) }
+    }
+
+    /// Reads messages until one contains `assignment` or `seconds` pass.
+    func waitFor(_ assignment: String, seconds: Double) -> Bool {
+        if messages.contains(where: { $0.split(separator: "\n").contains(Substring(assignment)) }) { return true }
+        let deadline = Date().addingTimeInterval(seconds)
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while Date() < deadline {
+            var descriptorSet = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+            guard poll(&descriptorSet, 1, 100) > 0 else { continue }
+            let count = recv(descriptor, &buffer, buffer.count, 0)
+            guard count > 0 else { continue }
+            let message = String(decoding: buffer[..<count], as: UTF8.self)
+            messages.append(message)
+            if message.split(separator: "\n").contains(Substring(assignment)) { return true }
+        }
+        return false
+    }
+
+    func close() {
+        Glibc.close(descriptor)
+    }
+}
+
+/// A raw connection to the control socket, for sending what ConcClient never would.
+final class RawConnection {
+    private let descriptor: Int32
+    private var pending: [UInt8] = []
+
+    init(path: String) throws {
+        descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        var address = sockaddr_un.unix(path)
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard connected == 0 else { throw POSIXError(.ECONNREFUSED) }
+    }
+
+    deinit { Glibc.close(descriptor) }
+
+    func send(_ text: String) {
+        send(Array(text.utf8))
+    }
+
+    func send(_ bytes: [UInt8]) {
+        var offset = 0
+        while offset < bytes.count {
+            let sent = bytes[offset...].withUnsafeBytes { Glibc.send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if sent <= 0 { return }
+            offset += sent
+        }
+    }
+
+    /// The next line, or nil when the daemon closed the connection or `seconds` passed.
+    func readLine(seconds: Double = 10) -> String? {
+        let deadline = Date().addingTimeInterval(seconds)
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            if let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = String(decoding: pending[..<newline], as: UTF8.self)
+                pending.removeSubrange(...newline)
+                return line
+            }
+            let left = Int32(max(0, deadline.timeIntervalSinceNow * 1000))
+            var descriptorSet = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+            guard left > 0, poll(&descriptorSet, 1, left) > 0 else { return nil }
+            let count = recv(descriptor, &buffer, buffer.count, 0)
+            guard count > 0 else { return nil }
+            pending.append(contentsOf: buffer[..<count])
+        }
+    }
+
+    /// Whether the daemon has closed its side (reads EOF within `seconds`).
+    func isClosedByPeer(seconds: Double = 10) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while Date() < deadline {
+            var descriptorSet = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+            guard poll(&descriptorSet, 1, 100) > 0 else { continue }
+            let count = recv(descriptor, &buffer, buffer.count, 0)
+            if count == 0 || (count < 0 && errno == ECONNRESET) { return true }
+        }
+        return false
+    }
+}
+
+extension sockaddr_un {
+    static func unix(_ path: String) -> sockaddr_un {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: path.utf8.prefix(raw.count - 1))
+            raw[min(path.utf8.count, raw.count - 1)] = 0
+        }
+        return address
+    }
+}
+
+/// Decodes a JSON line into a dictionary.
+func json(_ line: String?) -> [String: Any]? {
+    guard let line, let data = line.data(using: .utf8) else { return nil }
+    return (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+}
+
+func errorCode(_ line: String?) -> String? {
+    (json(line)?["error"] as? [String: Any])?["code"] as? String
+}

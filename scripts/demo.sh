@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The main job, end to end: start concd in the foreground on a private socket, run the three
+# classic workloads through concctl against a loopback HTTP server, print what each took, stop.
+set -euo pipefail
+bin=${BIN:-.build/release}
+work=$(mktemp -d /tmp/concd-demo-XXXXXX)
+socket=$work/concd.sock
+concd_pid="" http_pid=""
+cleanup() {
+    [ -n "$concd_pid" ] && kill -TERM "$concd_pid" 2>/dev/null && wait "$concd_pid" 2>/dev/null || true
+    [ -n "$http_pid" ] && kill "$http_pid" 2>/dev/null && wait "$http_pid" 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+"$bin/loopback-http" > "$work/http.url" &
+http_pid=$!
+for _ in $(seq 100); do [ -s "$work/http.url" ] && break; sleep 0.05; done
+url=$(head -1 "$work/http.url")
+
+"$bin/concd" --socket "$socket" 2> "$work/concd.log" &
+concd_pid=$!
+for _ in $(seq 200); do "$bin/concctl" --socket "$socket" ping >/dev/null 2>&1 && break; sleep 0.05; done
+
+ctl() { echo; echo "\$ concctl $*"; "$bin/concctl" --socket "$socket" "$@"; }
+echo "concd is up on $socket, a loopback HTTP server on $url"
+ctl status
+echo; echo "== CPU-bound: count += i for i in 0..<10^7, four times =="
+ctl submit cpu 10000000
+ctl submit cpu 10000000 --count 4
+ctl submit cpu 10000000 --count 4 --pool thread
+ctl submit cpu 10000000 --count 4 --pool async
+echo; echo "== blocking I/O: HTTP GETs that each wait 100 ms on the server =="
+ctl submit io "$url/delay/100" --count 8
+ctl submit io "$url/delay/100" --count 8 --pool process
+echo; echo "== async I/O: 1000 concurrent HTTP GETs that each wait 100 ms =="
+ctl submit async "$url/delay/100" --count 1000
+ctl status
+echo; echo "stopping concd (SIGTERM)"
+kill -TERM "$concd_pid"; wait "$concd_pid"; concd_pid=""
+echo "concd exited cleanly; its log:"
+cat "$work/concd.log"
