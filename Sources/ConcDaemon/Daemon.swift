@@ -1,32 +1,63 @@
 import ConcProtocol
+import Glibc
 import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
 import Synchronization
+import UnixSignals
 
 /// The daemon as a library: builds the pools, the Dispatcher and the control server, warms every
-/// pool, binds the socket, tells systemd it is ready, and runs until SIGTERM or SIGINT (or
-/// ``shutdown()``), then stops accepting and drains.
+/// pool, binds the socket (or takes systemd's), tells systemd it is ready, and runs until SIGTERM or
+/// SIGINT (or ``shutdown()``), then stops accepting and drains. SIGHUP re-reads the configuration.
 public final class Daemon: Sendable {
     /// This build's version.
     public static let version = "0.1.0"
 
-    private let configuration: DaemonConfiguration
+    private let initialConfiguration: DaemonConfiguration
+    private let loader: ConfigurationLoader?
     private let logger: Logger
     private let notifier = SystemdNotifier()
     private let ready = Countdown(1)
-    private let group = Mutex<ServiceGroup?>(nil)
+    private let running = Mutex<Running?>(nil)
     private let stopRequested = Mutex(false)
 
-    /// Creates a daemon; nothing starts until ``run()``.
-    public init(configuration: DaemonConfiguration, logger: Logger) {
-        self.configuration = configuration
+    /// What exists once the daemon is up.
+    private struct Running: Sendable {
+        var group: ServiceGroup
+        var dispatcher: Dispatcher
+        var metrics: MetricsReporter
+        var configuration: DaemonConfiguration
+    }
+
+    /// Creates a daemon; nothing starts until ``run()``. With a `loader`, SIGHUP re-reads the configuration.
+    public init(configuration: DaemonConfiguration, loader: ConfigurationLoader? = nil, logger: Logger) {
+        self.initialConfiguration = configuration
+        self.loader = loader
         self.logger = logger
     }
 
     /// Runs the daemon until it is asked to stop. Throws when a pool cannot warm up or the socket cannot be bound.
     public func run() async throws {
+        let configuration = initialConfiguration
+        // Signals are trapped before anything else: a SIGTERM that arrived after READY=1 but before
+        // the service group trapped it would be lost (ignored), and an early SIGHUP would kill.
+        let stopSignals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
+        let signalForwarder = Task { [self] in
+            var received = 0
+            for await signal in stopSignals {
+                received += 1
+                if received == 1 {
+                    logger.info("stopping on \(signal)", metadata: ["event": "signal"])
+                    await shutdown()
+                } else {
+                    logger.warning("second \(signal) while draining; exiting now", metadata: ["event": "signal"])
+                    exit(130)
+                }
+            }
+        }
+        defer { signalForwarder.cancel() }
         BlockingHTTP.globalInit()
         let openFiles = ResourceLimits.raiseOpenFiles()
         logger.debug("open file limit", metadata: ["nofile": "\(openFiles)"])
@@ -65,20 +96,44 @@ public final class Daemon: Sendable {
             throw error
         }
 
-        // Services stop in reverse order: the server stops accepting first, then the pools drain.
-        let services: [any Service] =
-            pools.map { PoolService(pool: $0, logger: logger) } + [server, SystemdLifecycle(notifier: notifier, logger: logger)]
-        let serviceGroup = ServiceGroup(
-            configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        let metrics = MetricsReporter(
+            dispatcher: dispatcher,
+            intervalSeconds: configuration.metricsIntervalSeconds,
+            toJournal: Journal.isStderrConnected,
+            logger: logger
         )
-        group.withLock { $0 = serviceGroup }
+        var reporters: [any Service] = [
+            metrics,
+            StatusReporter(dispatcher: dispatcher, notifier: notifier),
+            ReloadHandler(daemon: self, hangups: hangups),
+        ]
+        if let period = notifier.watchdogPeriod {
+            reporters.append(Watchdog(dispatcher: dispatcher, notifier: notifier, period: period, logger: logger))
+            logger.info("watchdog enabled", metadata: ["ping_every_ms": "\(period.nanoseconds / 1_000_000)"])
+        }
+        // Services stop in reverse order: STOPPING=1 first, then the reporters, then the server stops
+        // accepting, then the pools drain.
+        let drain = DrainExtender(dispatcher: dispatcher, notifier: notifier)
+        let services: [any Service] =
+            pools.map { PoolService(pool: $0, logger: logger) } + [server] + reporters
+            + [SystemdLifecycle(notifier: notifier, drain: drain, logger: logger)]
+        let serviceGroup = ServiceGroup(
+            configuration: .init(services: services, logger: logger)
+        )
+        running.withLock {
+            $0 = Running(group: serviceGroup, dispatcher: dispatcher, metrics: metrics, configuration: configuration)
+        }
         let status = StatusLine.render(dispatcher.status())
         notifier.ready(status: status)
-        logger.info("ready", metadata: ["status": "\(status)", "version": "\(Self.version)"])
+        logger.info(
+            "ready",
+            metadata: ["event": "ready", "status": "\(status)", "version": "\(Self.version)", "pid": "\(getpid())"]
+        )
         ready.countDown()
         if stopRequested.withLock({ $0 }) { await serviceGroup.triggerGracefulShutdown() }
+        defer { drain.cancel() }
         try await serviceGroup.run()
-        logger.info("stopped")
+        logger.info("stopped", metadata: ["event": "stopped"])
     }
 
     /// Returns once every pool is warm and the control socket accepts.
@@ -89,9 +144,52 @@ public final class Daemon: Sendable {
     /// Starts a graceful shutdown, as SIGTERM would.
     public func shutdown() async {
         stopRequested.withLock { $0 = true }
-        if let serviceGroup = group.withLock({ $0 }) {
-            await serviceGroup.triggerGracefulShutdown()
+        if let group = running.withLock({ $0?.group }) {
+            await group.triggerGracefulShutdown()
         }
+    }
+
+    /// Re-reads the configuration and applies it: pool sizes, queue limits, the metrics interval.
+    /// Tells systemd RELOADING=1 first and READY=1 after; a configuration that fails to load or
+    /// apply leaves the running one in place, and the log says why.
+    public func reload() async {
+        guard let current = running.withLock({ $0 }) else { return }
+        notifier.notify("RELOADING=1\nMONOTONIC_USEC=\(SystemdNotifier.monotonicMicroseconds())\nSTATUS=reloading configuration")
+        logger.info("reloading configuration", metadata: ["event": "reload"])
+        defer {
+            notifier.notify("READY=1\nSTATUS=\(StatusLine.render(current.dispatcher.status()))")
+        }
+        guard let loader else {
+            logger.notice("reload: no configuration file in use; nothing to re-read")
+            return
+        }
+        let next: DaemonConfiguration
+        do {
+            next = try await loader.load()
+        } catch {
+            logger.error("reload failed; keeping the running configuration", metadata: ["event": "reload_failed", "reason": "\(error)"])
+            return
+        }
+        if next.socketPath != current.configuration.socketPath {
+            logger.warning("the control socket's path changes only on restart", metadata: ["socket": "\(next.socketPath)"])
+        }
+        let sizes: [(PoolKind, Int)] = [(.process, next.processWorkers), (.thread, next.threads), (.async, next.asyncLimit)]
+        do {
+            for (kind, size) in sizes {
+                try await current.dispatcher.pool(kind)?.resize(size: size, queueLimit: next.queueLimit)
+            }
+        } catch {
+            logger.error("reload could not resize a pool", metadata: ["event": "reload_failed", "reason": "\(error)"])
+        }
+        current.metrics.setInterval(seconds: next.metricsIntervalSeconds)
+        running.withLock { $0?.configuration = next }
+        logger.info(
+            "configuration reloaded",
+            metadata: [
+                "event": "reloaded", "process_workers": "\(next.processWorkers)", "threads": "\(next.threads)",
+                "async_limit": "\(next.asyncLimit)", "queue_limit": "\(next.queueLimit)",
+            ]
+        )
     }
 }
 
@@ -104,5 +202,19 @@ struct PoolService: Service {
         try? await gracefulShutdown()
         logger.info("draining pool", metadata: ["pool": "\(pool.kind)"])
         await pool.shutdown()
+    }
+}
+
+/// Re-reads the configuration on each SIGHUP (`systemctl reload concd`).
+struct ReloadHandler: Service {
+    let daemon: Daemon
+    let hangups: UnixSignalsSequence
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            for await _ in hangups {
+                await daemon.reload()
+            }
+        }
     }
 }

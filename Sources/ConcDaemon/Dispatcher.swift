@@ -7,7 +7,9 @@ import Synchronization
 /// counters every report reads (status, STATUS=, the journal), recorded here and nowhere else.
 package final class Dispatcher: Sendable {
     private let pools: [PoolKind: any Pool]
-    private let counters: [PoolKind: PoolCounters]
+    /// Each pool's counters, read by every report.
+    package let counters: [PoolKind: PoolCounters]
+    private let accepting = Atomic(true)
     private let started = NIODeadline.now()
     private let socketPath: String
 
@@ -29,8 +31,22 @@ package final class Dispatcher: Sendable {
         }
     }
 
+    /// Refuses every submission from now on with `shutting_down` (open connections included).
+    package func stopAccepting() {
+        accepting.store(false, ordering: .relaxed)
+    }
+
+    /// The pool of a kind, for reload and the watchdog.
+    package func pool(_ kind: PoolKind) -> (any Pool)? {
+        pools[kind]
+    }
+
     private func submit(_ submission: Submission, id: UInt64?, reply: @escaping @Sendable (Reply) -> Void) {
         let kind = submission.resolvedPool
+        guard accepting.load(ordering: .relaxed) else {
+            reply(.failure(id: id, WireError(.shuttingDown, "concd is shutting down and takes no new tasks")))
+            return
+        }
         guard let pool = pools[kind], let counters = counters[kind] else {
             reply(.failure(id: id, WireError(.unsupportedPool, "this daemon runs no \(kind) pool")))
             return
@@ -94,22 +110,5 @@ package final class Dispatcher: Sendable {
             socket: socketPath,
             pools: poolStatuses
         )
-    }
-}
-
-/// Counts one pool's outcomes. Lock-free, so recording costs the hot path two atomic adds.
-package final class PoolCounters: Sendable {
-    /// Tasks finished with a value.
-    package let completed = Atomic<UInt64>(0)
-    /// Tasks finished with an error.
-    package let failed = Atomic<UInt64>(0)
-    /// Submissions the pool refused (busy, shutting down).
-    package let rejected = Atomic<UInt64>(0)
-
-    package func record(_ result: Result<TaskValue, WireError>, wallMicroseconds: UInt64) {
-        switch result {
-        case .success: completed.add(1, ordering: .relaxed)
-        case .failure: failed.add(1, ordering: .relaxed)
-        }
     }
 }

@@ -9,13 +9,18 @@ struct Concd: AsyncParsableCommand {
         commandName: "concd",
         abstract: "Keeps warm process, thread and async pools and runs work on them.",
         discussion: """
-            Runs in the foreground until SIGTERM or SIGINT. Submit work with concctl.
+            Runs in the foreground until SIGTERM or SIGINT; SIGHUP re-reads the configuration.
+            Settings come from flags, then CONCD_* environment variables, then the YAML file
+            (default /etc/concd/concd.yaml, optional), then built-in defaults. Submit work with concctl.
 
             Example:
               concd --socket /tmp/concd.sock --process-workers 4
             """,
         version: Daemon.version
     )
+
+    @Option(help: "The YAML configuration file (default: /etc/concd/concd.yaml when it exists).")
+    var config: String?
 
     @Option(help: "The control socket's path (default: $CONCD_SOCKET, else /run/concd/concd.sock).")
     var socket: String?
@@ -26,14 +31,20 @@ struct Concd: AsyncParsableCommand {
     @Option(help: "Parked threads in the thread pool (default: 4 x the number of cores).")
     var threads: Int?
 
-    @Option(help: "Tasks the async pool runs at once before it answers busy.")
-    var asyncLimit: Int = 100_000
+    @Option(help: "Tasks the async pool runs at once before it answers busy (default: 100000).")
+    var asyncLimit: Int?
 
-    @Option(help: "Tasks that may wait in each of the process and thread pools' queues.")
-    var queueLimit: Int = 10_000
+    @Option(help: "Tasks that may wait in each of the process and thread pools' queues (default: 10000).")
+    var queueLimit: Int?
 
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel: Logger.Level = .info
+    @Option(help: "Seconds between metrics records in the journal (default: 10).")
+    var metricsInterval: Double?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (default: info).")
+    var logLevel: Logger.Level?
+
+    @Option(help: "Where logs go: auto (the journal under systemd, else stderr), journal or stderr.")
+    var logTarget: LogTarget = .auto
 
     @Option(help: .hidden)
     var workerFd: Int32?
@@ -41,39 +52,60 @@ struct Concd: AsyncParsableCommand {
     @Option(help: .hidden)
     var workerParent: Int32?
 
+    enum LogTarget: String, ExpressibleByArgument {
+        case auto, journal, stderr
+    }
+
     func validate() throws {
-        for (name, value) in [("--process-workers", processWorkers), ("--threads", threads)] {
-            if let value, !(1...1024).contains(value) {
-                throw ValidationError("\(name) must be 1...1024, got \(value)")
+        for (name, value, range) in [
+            ("--process-workers", processWorkers, 1...1024), ("--threads", threads, 1...4096),
+            ("--async-limit", asyncLimit, 1...10_000_000), ("--queue-limit", queueLimit, 1...10_000_000),
+        ] {
+            if let value, !range.contains(value) {
+                throw ValidationError("\(name) must be \(range.lowerBound)...\(range.upperBound), got \(value)")
             }
         }
-        guard asyncLimit >= 1 else { throw ValidationError("--async-limit must be at least 1") }
-        guard queueLimit >= 1 else { throw ValidationError("--queue-limit must be at least 1") }
+        if let metricsInterval, !(0.1...86_400).contains(metricsInterval) {
+            throw ValidationError("--metrics-interval must be 0.1...86400 seconds")
+        }
     }
 
     func run() async throws {
         if let workerFd {
             WorkerProcess.run(descriptor: workerFd, parent: workerParent)
         }
-        let level = logLevel
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
-        let logger = Logger(label: "concd")
-        let configuration = DaemonConfiguration(
-            socketPath: socket,
-            processWorkers: processWorkers,
-            threads: threads,
-            asyncLimit: asyncLimit,
-            queueLimit: queueLimit
+        let loader = ConfigurationLoader(
+            filePath: config,
+            overrides: .init(
+                socketPath: socket, processWorkers: processWorkers, threads: threads, asyncLimit: asyncLimit,
+                queueLimit: queueLimit, metricsIntervalSeconds: metricsInterval, logLevel: logLevel
+            )
         )
+        let configuration: DaemonConfiguration
         do {
-            try await Daemon(configuration: configuration, logger: logger).run()
+            configuration = try await loader.load()
+        } catch {
+            bootstrapLogging(level: .info)
+            Logger(label: "concd").critical("concd cannot start: \(error)")
+            throw ExitCode(78)  // EX_CONFIG
+        }
+        bootstrapLogging(level: configuration.logLevel)
+        let logger = Logger(label: "concd")
+        do {
+            try await Daemon(configuration: configuration, loader: loader, logger: logger).run()
         } catch {
             logger.critical("concd could not start: \(error)")
             throw ExitCode(1)
+        }
+    }
+
+    private func bootstrapLogging(level: Logger.Level) {
+        let journal = logTarget == .journal || (logTarget == .auto && Journal.isStderrConnected)
+        LoggingSystem.bootstrap { label in
+            if journal { return JournalLogHandler(label: label, level: level) }
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
         }
     }
 }

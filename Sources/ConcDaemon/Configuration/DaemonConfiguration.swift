@@ -1,5 +1,6 @@
 import CConcShims
 import Glibc
+import Logging
 
 /// Everything the daemon needs to start. A value type with defaults; every key is documented in
 /// etc/concd/concd.yaml and docs/operations.md.
@@ -18,6 +19,10 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var asyncConnectionsPerHost: Int
     /// The binary started in worker mode for the process pool. Default: this executable.
     public var workerExecutable: String?
+    /// Seconds between the journal's metrics records. Default: 10.
+    public var metricsIntervalSeconds: Double = 10
+    /// The least severe message logged. Default: info.
+    public var logLevel: Logger.Level = .info
 
     /// The socket path used when none is given: `$CONCD_SOCKET`, else `/run/concd/concd.sock`.
     public static var defaultSocketPath: String {

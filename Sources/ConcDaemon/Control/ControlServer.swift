@@ -14,20 +14,26 @@ package final class ControlServer: Service {
     private let group: any EventLoopGroup
     private let logger: Logger
     private let channel: any Channel
+    /// Whether systemd passed the socket (it then owns the path and keeps listening across restarts).
+    let isSocketActivated: Bool
 
-    private init(socketPath: String, dispatcher: Dispatcher, group: any EventLoopGroup, logger: Logger, channel: any Channel) {
+    private init(
+        socketPath: String, dispatcher: Dispatcher, group: any EventLoopGroup, logger: Logger, channel: any Channel,
+        isSocketActivated: Bool
+    ) {
         self.socketPath = socketPath
         self.dispatcher = dispatcher
         self.group = group
         self.logger = logger
         self.channel = channel
+        self.isSocketActivated = isSocketActivated
     }
 
-    /// Binds `socketPath` (mode 0660) and starts accepting.
+    /// Takes the listening socket systemd passed (socket activation), or else binds `socketPath`
+    /// (mode 0660), and starts accepting.
     package static func bind(
         socketPath: String, dispatcher: Dispatcher, group: any EventLoopGroup, logger: Logger
     ) async throws -> ControlServer {
-        try removeStaleSocket(at: socketPath)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .childChannelInitializer { channel in
@@ -38,18 +44,32 @@ package final class ControlServer: Service {
                     )
                 }
             }
+        if let descriptor = SocketActivation.listeningSocket() {
+            let channel = try await bootstrap.withBoundSocket(descriptor).get()
+            logger.info("listening on the socket systemd passed", metadata: ["socket": "\(socketPath)", "fd": "\(descriptor)"])
+            return ControlServer(
+                socketPath: socketPath, dispatcher: dispatcher, group: group, logger: logger, channel: channel,
+                isSocketActivated: true
+            )
+        }
+        try removeStaleSocket(at: socketPath)
         let previous = umask(0o117)
         defer { umask(previous) }
         let channel = try await bootstrap.bind(unixDomainSocketPath: socketPath).get()
         logger.info("listening", metadata: ["socket": "\(socketPath)"])
-        return ControlServer(socketPath: socketPath, dispatcher: dispatcher, group: group, logger: logger, channel: channel)
+        return ControlServer(
+            socketPath: socketPath, dispatcher: dispatcher, group: group, logger: logger, channel: channel,
+            isSocketActivated: false
+        )
     }
 
     package func run() async throws {
         try? await gracefulShutdown()
+        dispatcher.stopAccepting()
         logger.info("control socket closing; in-flight tasks will still be answered")
         try? await channel.close()
-        unlink(socketPath)
+        // A socket systemd passed stays systemd's: it keeps listening (and queueing) while concd restarts.
+        if !isSocketActivated { unlink(socketPath) }
     }
 
     /// Why the control socket cannot be bound.

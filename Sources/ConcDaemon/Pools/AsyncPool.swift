@@ -9,11 +9,11 @@ import Synchronization
 /// of queueing: beyond `limit`, a submission is refused as busy.
 package final class AsyncPool: Pool {
     package let kind = PoolKind.async
-    private let limit: Int
     private let httpClient: HTTPClient
-    private let state = Mutex(State())
+    private let state: Mutex<State>
 
     private struct State {
+        var limit: Int
         var inFlight = 0
         var accepting = true
         var drained: [CheckedContinuation<Void, Never>] = []
@@ -22,7 +22,7 @@ package final class AsyncPool: Pool {
     /// Creates a pool that runs up to `limit` tasks at once, with GETs on `eventLoopGroup`.
     /// `connectionsPerHost` bounds the keep-alive connections opened to one server.
     package init(limit: Int, connectionsPerHost: Int, eventLoopGroup: any EventLoopGroup) {
-        self.limit = limit
+        self.state = Mutex(State(limit: limit))
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool = .init(
             idleTimeout: .seconds(60),
@@ -37,13 +37,18 @@ package final class AsyncPool: Pool {
 
     package func start() async throws {}
 
+    /// Changes the in-flight limit; tasks already running beyond a lower limit finish normally.
+    package func resize(size: Int, queueLimit: Int) async throws {
+        state.withLock { $0.limit = size }
+    }
+
     package func submit(_ job: Job) throws(WireError) {
         let refusal = state.withLock { state -> WireError? in
             guard state.accepting else {
                 return WireError(.shuttingDown, "concd is shutting down and takes no new tasks")
             }
-            guard state.inFlight < limit else {
-                return WireError(.busy, "the async pool has \(limit) tasks in flight, its limit; try again later")
+            guard state.inFlight < state.limit else {
+                return WireError(.busy, "the async pool has \(state.limit) tasks in flight, its limit; try again later")
             }
             state.inFlight += 1
             return nil
@@ -63,7 +68,7 @@ package final class AsyncPool: Pool {
     }
 
     package func snapshot() -> PoolSnapshot {
-        let inFlight = state.withLock { $0.inFlight }
+        let (limit, inFlight) = state.withLock { ($0.limit, $0.inFlight) }
         return PoolSnapshot(size: limit, busy: inFlight, queued: 0, queueLimit: 0)
     }
 

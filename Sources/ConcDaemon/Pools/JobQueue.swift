@@ -13,13 +13,26 @@ package final class JobQueue: @unchecked Sendable {
     private var head = 0
     private var closed = false
     private var waiting = 0
+    private var generation = 0
 
     /// The most jobs that may wait.
-    package let limit: Int
+    package var limit: Int {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return storedLimit
+    }
+    private var storedLimit: Int
+
+    /// Changes how many jobs may wait; jobs already queued beyond a lower limit stay queued.
+    func setLimit(_ limit: Int) {
+        pthread_mutex_lock(mutex)
+        storedLimit = limit
+        pthread_mutex_unlock(mutex)
+    }
 
     /// Creates an empty queue that holds up to `limit` jobs.
     package init(limit: Int) {
-        self.limit = limit
+        self.storedLimit = limit
         pthread_mutex_init(mutex, nil)
         var attributes = pthread_condattr_t()
         pthread_condattr_init(&attributes)
@@ -48,7 +61,7 @@ package final class JobQueue: @unchecked Sendable {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         if closed { throw .closed }
-        if jobs.count - head >= limit { throw .full }
+        if jobs.count - head >= storedLimit { throw .full }
         jobs.append(job)
         if waiting > 0 { pthread_cond_signal(condition) }
     }
@@ -74,8 +87,10 @@ package final class JobQueue: @unchecked Sendable {
             deadline.tv_sec += Int(total / 1_000_000_000)
             deadline.tv_nsec = Int(total % 1_000_000_000)
         }
+        let startGeneration = generation
         while head == jobs.count {
             if closed { return .closed }
+            if generation != startGeneration { return .idle }
             waiting += 1
             let result: Int32
             if timeoutNanoseconds != nil {
@@ -101,6 +116,14 @@ package final class JobQueue: @unchecked Sendable {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         return jobs.count - head
+    }
+
+    /// Wakes every waiting thread with `.idle`, so each looks at its pool's state (used to shrink a pool).
+    func interrupt() {
+        pthread_mutex_lock(mutex)
+        generation &+= 1
+        pthread_cond_broadcast(condition)
+        pthread_mutex_unlock(mutex)
     }
 
     /// Refuses new jobs from now on; threads finish what is queued, then `next` returns `.closed`.

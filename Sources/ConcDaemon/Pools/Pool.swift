@@ -9,6 +9,11 @@ package protocol Pool: AnyObject, Sendable {
     /// Starts every worker and returns once all are ready to run a task.
     func start() async throws
 
+    /// Changes the pool's size (workers, threads, or the async in-flight limit) and queue limit.
+    /// Growing warms the new workers before it returns; shrinking lets surplus workers finish
+    /// their current job first, so no accepted job is lost.
+    func resize(size: Int, queueLimit: Int) async throws
+
     /// Accepts `job` or throws `busy` (queue full) or `shutting_down` at once; never blocks.
     func submit(_ job: Job) throws(WireError)
 

@@ -9,23 +9,54 @@ import Synchronization
 package final class ProcessPool: Pool {
     package let kind = PoolKind.process
     private let queue: JobQueue
-    private let slots: [ProcessWorkerSlot]
-    private let warm: Countdown
-    private let stopped: Countdown
+    private let executable: String
     private let logger: Logger
+    private let slots = Mutex<[ProcessWorkerSlot]>([])
+    private let stopped = Countdown(0)
+    private let initialSize: Int
 
     /// Creates a pool of `size` workers running `executable` in worker mode.
     package init(size: Int, queueLimit: Int, executable: String, logger: Logger) {
         precondition(size > 0, "a process pool needs at least one worker")
         self.queue = JobQueue(limit: queueLimit)
+        self.executable = executable
         self.logger = logger
-        self.slots = (0..<size).map { ProcessWorkerSlot(index: $0, executable: executable, logger: logger) }
-        self.warm = Countdown(size)
-        self.stopped = Countdown(size)
+        self.initialSize = size
     }
 
     package func start() async throws {
-        for slot in slots {
+        try await grow(by: initialSize)
+    }
+
+    package func resize(size: Int, queueLimit: Int) async throws {
+        precondition(size > 0, "a process pool needs at least one worker")
+        queue.setLimit(queueLimit)
+        let current = slots.withLock { $0.count }
+        if size > current {
+            try await grow(by: size - current)
+        } else if size < current {
+            let retired = slots.withLock { slots -> [ProcessWorkerSlot] in
+                defer { slots.removeLast(current - size) }
+                return Array(slots.suffix(current - size))
+            }
+            for slot in retired { slot.retire() }
+            queue.interrupt()
+            logger.info("process pool shrinking", metadata: ["from": "\(current)", "to": "\(size)"])
+        }
+    }
+
+    /// Starts `count` more workers and returns once each has greeted the daemon (or failed to).
+    private func grow(by count: Int) async throws {
+        let warm = Countdown(count)
+        let added = slots.withLock { slots -> [ProcessWorkerSlot] in
+            let fresh = (slots.count..<(slots.count + count)).map {
+                ProcessWorkerSlot(index: $0, executable: executable, logger: logger)
+            }
+            slots.append(contentsOf: fresh)
+            return fresh
+        }
+        stopped.add(count)
+        for slot in added {
             let thread = Thread { [self] in
                 slot.drive(queue: queue, warm: warm)
                 stopped.countDown()
@@ -35,9 +66,9 @@ package final class ProcessPool: Pool {
             thread.start()
         }
         await warm.wait()
-        let failures = slots.compactMap(\.startupFailure)
+        let failures = added.compactMap(\.startupFailure)
         if let first = failures.first {
-            throw WorkerSpawner.Failure(description: "\(failures.count) of \(slots.count) process workers did not start: \(first)")
+            throw WorkerSpawner.Failure(description: "\(failures.count) of \(added.count) process workers did not start: \(first)")
         }
     }
 
@@ -50,9 +81,9 @@ package final class ProcessPool: Pool {
     }
 
     package func snapshot() -> PoolSnapshot {
-        let workers = slots.map { $0.status() }
+        let workers = slots.withLock { $0 }.map { $0.status() }
         return PoolSnapshot(
-            size: slots.count,
+            size: workers.count,
             busy: workers.filter(\.busy).count,
             queued: queue.count,
             queueLimit: queue.limit,
@@ -73,26 +104,32 @@ package final class ProcessWorkerSlot: Sendable {
     private let executable: String
     private let logger: Logger
     private let shared = Mutex(SharedState())
-    // Touched only by the driver thread.
-    private let channel = Mutex<SpawnedWorker?>(nil)
 
     private struct SharedState {
         var pid: Int32?
         var busy = false
         var tasks: UInt64 = 0
         var startupFailure: String?
+        var retiring = false
     }
 
     /// How long an idle driver waits for a job before it checks that its worker is alive.
     private static let livenessInterval: Int64 = 500_000_000
     /// How long a worker asked to stop (SIGTERM, or its channel closed) has before SIGKILL.
-    private static let stopGrace: TimeAmountMilliseconds = 1000
+    private static let stopGraceMilliseconds = 1000
 
     package init(index: Int, executable: String, logger: Logger) {
         self.name = "process-\(index)"
         self.executable = executable
         self.logger = logger
     }
+
+    /// Asks the driver to stop its worker and exit after the job it is running, if any.
+    func retire() {
+        shared.withLock { $0.retiring = true }
+    }
+
+    private var isRetiring: Bool { shared.withLock { $0.retiring } }
 
     /// Why the first spawn failed, if it did.
     package var startupFailure: String? { shared.withLock { $0.startupFailure } }
@@ -110,7 +147,7 @@ package final class ProcessWorkerSlot: Sendable {
             shared.withLock { $0.startupFailure = error.description }
         }
         warm.countDown()
-        loop: while true {
+        loop: while !isRetiring {
             switch queue.next(timeoutNanoseconds: Self.livenessInterval) {
             case .closed:
                 break loop
@@ -129,7 +166,10 @@ package final class ProcessWorkerSlot: Sendable {
                 run(job, worker: &worker)
             }
         }
-        if let worker { stop(worker) }
+        if let worker {
+            stop(worker)
+            logger.debug("worker stopped", metadata: ["worker": "\(name)", "pid": "\(worker.pid)"])
+        }
         shared.withLock { $0.pid = nil }
     }
 
@@ -246,7 +286,7 @@ package final class ProcessWorkerSlot: Sendable {
 
     /// Waits for a worker whose channel has closed, killing it when it lingers.
     private func waitForExit(_ worker: SpawnedWorker) -> String {
-        for _ in 0..<Self.stopGrace / 10 {
+        for _ in 0..<Self.stopGraceMilliseconds / 10 {
             if let exit = reapIfExited(worker) { return exit }
             usleep(10_000)
         }
@@ -264,5 +304,3 @@ package final class ProcessWorkerSlot: Sendable {
         _ = waitForExit(worker)
     }
 }
-
-private typealias TimeAmountMilliseconds = Int

@@ -1,5 +1,6 @@
 import CSystemd
 import Glibc
+import NIOCore
 
 /// Tells systemd how the daemon is doing (sd_notify). Without `NOTIFY_SOCKET` every call is a no-op,
 /// so the daemon runs the same in a developer's shell.
@@ -24,6 +25,20 @@ public struct SystemdNotifier: Sendable {
     /// STOPPING=1 with a STATUS line.
     public func stopping(status: String) {
         notify("STOPPING=1\nSTATUS=\(status)")
+    }
+
+    /// Half of WATCHDOG_USEC when systemd expects watchdog pings from this process; nil otherwise.
+    public var watchdogPeriod: TimeAmount? {
+        var microseconds: UInt64 = 0
+        guard sd_watchdog_enabled(0, &microseconds) > 0, microseconds > 0 else { return nil }
+        return .microseconds(Int64(microseconds / 2))
+    }
+
+    /// CLOCK_MONOTONIC in microseconds, as RELOADING=1 wants it in MONOTONIC_USEC.
+    public static func monotonicMicroseconds() -> UInt64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return UInt64(now.tv_sec) * 1_000_000 + UInt64(now.tv_nsec) / 1000
     }
 
     /// Replaces the STATUS line.

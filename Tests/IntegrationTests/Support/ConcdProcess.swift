@@ -11,28 +11,27 @@ final class ConcdProcess: @unchecked Sendable {
     let directory: String
     let socketPath: String
     let logPath: String
-    let process: Process
+    let process: ChildProcess
     let notifications: NotifySocket
 
     /// Starts concd and waits for READY=1 on the notify socket.
-    init(arguments: [String] = []) throws {
+    init(arguments: [String] = [], environment extra: [String: String] = [:]) throws {
         var template = Array("/tmp/concd-it-XXXXXX".utf8CString)
         guard let made = mkdtemp(&template) else { throw POSIXError(.EIO) }
         directory = String(cString: made)
         socketPath = directory + "/concd.sock"
         logPath = directory + "/concd.log"
         notifications = try NotifySocket(path: directory + "/notify.sock")
-        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: binaryDirectory + "/concd")
-        process.arguments = ["--socket", socketPath] + arguments
+        let log = open(logPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        defer { close(log) }
         var environment = ProcessInfo.processInfo.environment
         environment["NOTIFY_SOCKET"] = notifications.path
         environment.removeValue(forKey: "CONCD_SOCKET")
-        process.environment = environment
-        process.standardError = FileHandle(forWritingAtPath: logPath)
-        process.standardOutput = FileHandle(forWritingAtPath: logPath)
-        try process.run()
+        environment.merge(extra) { $1 }
+        process = try ChildProcess(
+            binaryDirectory + "/concd", ["--socket", socketPath] + arguments,
+            environment: environment, stdout: log, stderr: log
+        )
         guard notifications.waitFor("READY=1", seconds: 60) else {
             stop()
             throw StartFailure(description: "concd did not send READY=1; its log:\n\(log)")
@@ -52,23 +51,28 @@ final class ConcdProcess: @unchecked Sendable {
     @discardableResult
     func stop(grace: Double = 20) -> Int32 {
         if process.isRunning {
-            kill(process.processIdentifier, SIGTERM)
-            let deadline = Date().addingTimeInterval(grace)
-            while process.isRunning && Date() < deadline { usleep(10_000) }
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            kill(process.pid, SIGTERM)
+            if process.wait(seconds: grace) == nil { kill(process.pid, SIGKILL) }
         }
-        process.waitUntilExit()
-        return process.terminationStatus
+        return process.wait()
+    }
+
+    /// Waits up to `seconds` for the daemon to exit by itself; nil if it is still running.
+    func waitForExit(seconds: Double) -> Int32? {
+        process.wait(seconds: seconds)
     }
 
     deinit {
         if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            kill(process.pid, SIGKILL)
+            process.wait()
         }
         notifications.close()
         try? FileManager.default.removeItem(atPath: directory)
     }
+
+    /// The daemon's pid.
+    var pid: Int32 { process.pid }
 
     /// Runs concctl against this daemon.
     func concctl(_ arguments: String...) throws -> CommandResult {
@@ -83,26 +87,51 @@ struct CommandResult {
     var stderr: String
 }
 
-/// Runs a binary to completion.
-func runCommand(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> CommandResult {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    if let environment { process.environment = environment }
-    let out = Pipe()
-    let err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    // Read before waiting so a full pipe cannot stall the child.
-    let stdout = out.fileHandleForReading.readDataToEndOfFile()
-    let stderr = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return CommandResult(
-        status: process.terminationStatus,
-        stdout: String(decoding: stdout, as: UTF8.self),
-        stderr: String(decoding: stderr, as: UTF8.self)
-    )
+/// Runs a binary to completion; one still running after `timeout` seconds is killed, so a hung
+/// daemon fails its test instead of stalling the whole run.
+func runCommand(
+    _ executable: String, _ arguments: [String], environment: [String: String]? = nil, timeout: Double = 120
+) throws -> CommandResult {
+    var out: [Int32] = [-1, -1]
+    var err: [Int32] = [-1, -1]
+    guard pipe(&out) == 0, pipe(&err) == 0 else { throw POSIXError(.EMFILE) }
+    // Only the child's copies (dup2'd onto 1 and 2) may stay open across exec.
+    for descriptor in out + err { _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC) }
+    let child: ChildProcess
+    do {
+        child = try ChildProcess(executable, arguments, environment: environment, stdout: out[1], stderr: err[1])
+    } catch {
+        [out[0], out[1], err[0], err[1]].forEach { close($0) }
+        throw error
+    }
+    close(out[1])
+    close(err[1])
+    let pid = child.pid
+    DispatchQueue.global().asyncAfter(deadline: .now() + timeout) {
+        if child.isRunning { kill(pid, SIGKILL) }
+    }
+    // Both pipes are drained together so that a full one cannot stall the child.
+    let stderrDescriptor = err[0]
+    let stderrReader = Thread.detachedResult { readAll(stderrDescriptor) }
+    let stdout = readAll(out[0])
+    let stderr = stderrReader.value
+    close(out[0])
+    close(err[0])
+    return CommandResult(status: child.wait(), stdout: stdout, stderr: stderr)
+}
+
+private func readAll(_ descriptor: Int32) -> String {
+    var data = [UInt8]()
+    var buffer = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let count = read(descriptor, &buffer, buffer.count)
+        if count > 0 {
+            data.append(contentsOf: buffer[..<count])
+        } else if count == 0 || errno != EINTR {
+            break
+        }
+    }
+    return String(decoding: data, as: UTF8.self)
 }
 
 /// A datagram socket standing in for systemd's notify socket; it records every message.
@@ -121,19 +150,39 @@ final class NotifySocket: @unchecked Sendable {
         guard bound == 0 else { throw POSIXError(.EADDRINUSE) }
     }
 
-    /// Reads messages until one contains `assignment` or `seconds` pass.
+    /// Reads messages until one has the line `assignment` or `seconds` pass.
     func waitFor(_ assignment: String, seconds: Double) -> Bool {
-        if messages.contains(where: { $0.split(separator: "\n").contains(Substring(assignment)) }) { return true }
+        waitFor(seconds: seconds, afterIndex: 0) { $0.split(separator: "\n").contains(Substring(assignment)) }
+    }
+
+    /// The same, counting only messages received after `message`.
+    func waitFor(_ assignment: String, seconds: Double, after message: String) -> Bool {
+        let index = (messages.lastIndex(of: message) ?? -1) + 1
+        return waitFor(seconds: seconds, afterIndex: index) { $0.split(separator: "\n").contains(Substring(assignment)) }
+    }
+
+    /// The same, counting only messages from `afterIndex` on.
+    func waitFor(_ assignment: String, seconds: Double, afterIndex: Int) -> Bool {
+        waitFor(seconds: seconds, afterIndex: afterIndex) { $0.split(separator: "\n").contains(Substring(assignment)) }
+    }
+
+    /// Reads messages until one contains `text` anywhere or `seconds` pass.
+    func waitFor(containing text: String, seconds: Double) -> Bool {
+        waitFor(seconds: seconds, afterIndex: 0) { $0.contains(text) }
+    }
+
+    private func waitFor(seconds: Double, afterIndex: Int, _ matches: (String) -> Bool) -> Bool {
+        if messages.dropFirst(afterIndex).contains(where: matches) { return true }
         let deadline = Date().addingTimeInterval(seconds)
         var buffer = [UInt8](repeating: 0, count: 4096)
         while Date() < deadline {
             var descriptorSet = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
-            guard poll(&descriptorSet, 1, 100) > 0 else { continue }
+            guard poll(&descriptorSet, 1, 50) > 0 else { continue }
             let count = recv(descriptor, &buffer, buffer.count, 0)
             guard count > 0 else { continue }
             let message = String(decoding: buffer[..<count], as: UTF8.self)
             messages.append(message)
-            if message.split(separator: "\n").contains(Substring(assignment)) { return true }
+            if messages.count > afterIndex && matches(message) { return true }
         }
         return false
     }

@@ -1,0 +1,58 @@
+import ConcProtocol
+import Histogram
+import Synchronization
+
+/// Counts one pool's outcomes and their latencies. The counters are lock-free; the latency
+/// histogram (HdrHistogram, two significant digits) takes one short lock per task.
+package final class PoolCounters: Sendable {
+    /// Tasks finished with a value.
+    package let completed = Atomic<UInt64>(0)
+    /// Tasks finished with an error.
+    package let failed = Atomic<UInt64>(0)
+    /// Submissions the pool refused (busy, shutting down).
+    package let rejected = Atomic<UInt64>(0)
+    private let latencies = Mutex(PoolCounters.emptyHistogram())
+
+    private static let highestMicroseconds: UInt64 = 86_400_000_000
+
+    private static func emptyHistogram() -> Histogram<UInt64> {
+        Histogram(highestTrackableValue: highestMicroseconds, numberOfSignificantValueDigits: .two)
+    }
+
+    package init() {}
+
+    /// Counts a finished task and its wall time.
+    package func record(_ result: Result<TaskValue, WireError>, wallMicroseconds: UInt64) {
+        switch result {
+        case .success: completed.add(1, ordering: .relaxed)
+        case .failure: failed.add(1, ordering: .relaxed)
+        }
+        let value = min(max(wallMicroseconds, 1), Self.highestMicroseconds)
+        latencies.withLock { _ = $0.record(value) }
+    }
+
+    /// Wall-time percentiles since the last call, which starts a new interval.
+    package func takeLatencies() -> LatencySummary {
+        latencies.withLock { histogram in
+            defer { histogram.reset() }
+            guard histogram.totalCount > 0 else { return LatencySummary(count: 0, p50: 0, p99: 0) }
+            return LatencySummary(
+                count: histogram.totalCount,
+                p50: histogram.valueAtPercentile(50),
+                p99: histogram.valueAtPercentile(99)
+            )
+        }
+    }
+
+    /// Tasks finished either way.
+    package var finished: UInt64 {
+        completed.load(ordering: .relaxed) &+ failed.load(ordering: .relaxed)
+    }
+}
+
+/// Percentiles of one interval, in microseconds.
+package struct LatencySummary: Sendable, Equatable {
+    package var count: UInt64
+    package var p50: UInt64
+    package var p99: UInt64
+}

@@ -1,0 +1,69 @@
+import ConcProtocol
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+/// Sends WATCHDOG=1 at half of WATCHDOG_USEC, but only while dispatch really works: each tick a
+/// no-op probe is submitted to every pool, and a pool counts as healthy when its probe answered
+/// within the half-period or it finished other tasks since the last tick (a pool busy with long
+/// tasks is working, not hung). When a pool stops making progress the pings stop and systemd
+/// restarts the service.
+struct Watchdog: Service {
+    let dispatcher: Dispatcher
+    let notifier: SystemdNotifier
+    let period: TimeAmount
+    let logger: Logger
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            var progress: [PoolKind: UInt64] = [:]
+            while !Task.isCancelled {
+                let unhealthy = await probe(lastProgress: &progress)
+                if unhealthy.isEmpty {
+                    notifier.notify("WATCHDOG=1")
+                } else {
+                    logger.warning(
+                        "watchdog: not pinging, pools make no progress",
+                        metadata: ["pools": "\(unhealthy.map(\.rawValue).joined(separator: ","))"]
+                    )
+                }
+                try await Task.sleep(for: .nanoseconds(period.nanoseconds))
+            }
+        }
+    }
+
+    private func probe(lastProgress: inout [PoolKind: UInt64]) async -> [PoolKind] {
+        let kinds: [PoolKind] = [.process, .thread, .async]
+        let budget = period
+        let answered = await withTaskGroup(of: (PoolKind, Bool).self) { group in
+            for kind in kinds {
+                group.addTask {
+                    guard let pool = dispatcher.pool(kind) else { return (kind, true) }
+                    return (kind, await Self.noop(on: pool, within: budget))
+                }
+            }
+            return await group.reduce(into: [PoolKind: Bool]()) { $0[$1.0] = $1.1 }
+        }
+        var unhealthy: [PoolKind] = []
+        for kind in kinds {
+            let finished = dispatcher.counters[kind]?.finished ?? 0
+            let moved = finished != lastProgress[kind]
+            lastProgress[kind] = finished
+            if answered[kind] != true && !moved { unhealthy.append(kind) }
+        }
+        return unhealthy
+    }
+
+    private static func noop(on pool: any Pool, within budget: TimeAmount) async -> Bool {
+        await withCheckedContinuation { continuation in
+            let job = Job(workload: .noop, deadline: .now() + budget) { outcome in
+                if case .success = outcome.result { continuation.resume(returning: true) } else { continuation.resume(returning: false) }
+            }
+            do {
+                try pool.submit(job)
+            } catch {
+                continuation.resume(returning: false)
+            }
+        }
+    }
+}
