@@ -1,8 +1,21 @@
 # concd — make demo runs the main job, make test runs every test.
 PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc
+BINDIR ?= $(PREFIX)/bin
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+DESTDIR ?=
 SWIFT ?= swift
+# What users run (the demo, `make install`) is a release build with the Swift runtime linked in
+# statically, so the installed daemon does not depend on where the toolchain lives. It has its own
+# build folder: the tests cannot link statically (the static SDK has no Swift Testing), and sharing
+# a folder would rebuild everything at each switch.
+STATIC_SCRATCH ?= .build-static
+SWIFT_BUILD_FLAGS ?= -c release --static-swift-stdlib --scratch-path $(STATIC_SCRATCH)
+# Where the release binaries are; the demo runs them and `make install` copies them from here.
+BUILDDIR ?= $(STATIC_SCRATCH)/release
 
-.PHONY: all deps build demo test clean
+.PHONY: all deps build demo test test-e2e install uninstall clean
 
 all: build
 
@@ -10,16 +23,93 @@ deps:
 	@scripts/install-deps.sh
 
 build: deps
-	$(SWIFT) build -c release
+	$(SWIFT) build $(SWIFT_BUILD_FLAGS)
 
 demo: build
-	scripts/demo.sh
+	BIN=$(BUILDDIR) scripts/demo.sh
 
 # Tests run against release builds so that what they show about speed (the CPU loop doing O(n) work)
-# holds for the binaries users run.
+# holds for the binaries users run. The end-to-end test under a real systemd runs last; it skips
+# (and passes) where it cannot run, e.g. when not root.
 test: deps
 	$(SWIFT) build -c release --build-tests
 	$(SWIFT) test -c release --skip-build
+	$(MAKE) --no-print-directory build
+	E2E_BUILDDIR=$(abspath $(BUILDDIR)) Tests/e2e/systemd-e2e.sh
+
+# Boots a real systemd in a throw-away box, runs `make install SKIP_BUILD=1` inside it and checks
+# the units: start, submit, journal metrics, reload, socket activation, watchdog, stop.
+# Needs root and the binaries from `make build`.
+test-e2e:
+	E2E_BUILDDIR=$(abspath $(BUILDDIR)) Tests/e2e/systemd-e2e.sh
+
+# ---------------------------------------------------------------------------------------------
+# install / uninstall. PREFIX, SYSCONFDIR and DESTDIR are honoured; SKIP_BUILD=1 installs what
+# is already in $(BUILDDIR). Outside DESTDIR installs, the concd group is created with
+# systemd-sysusers and systemd is told about the new units, when those exist.
+
+installed_unit = $(DESTDIR)$(UNITDIR)/concd.service
+installed_socket = $(DESTDIR)$(UNITDIR)/concd.socket
+installed_sysusers = $(DESTDIR)$(SYSUSERSDIR)/concd.conf
+installed_config = $(DESTDIR)$(SYSCONFDIR)/concd/concd.yaml
+
+install: $(if $(filter 1,$(SKIP_BUILD)),,build)
+	@set -e; \
+	for binary in concd concctl; do \
+	    [ -x "$(BUILDDIR)/$$binary" ] || { echo "install: $(BUILDDIR)/$$binary is missing; run make build (or drop SKIP_BUILD=1)" >&2; exit 1; }; \
+	done; \
+	install -d -m 0755 "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(UNITDIR)" "$(DESTDIR)$(SYSUSERSDIR)" "$(DESTDIR)$(SYSCONFDIR)/concd"; \
+	install -m 0755 "$(BUILDDIR)/concd" "$(DESTDIR)$(BINDIR)/concd"; \
+	echo "installed $(DESTDIR)$(BINDIR)/concd"; \
+	install -m 0755 "$(BUILDDIR)/concctl" "$(DESTDIR)$(BINDIR)/concctl"; \
+	echo "installed $(DESTDIR)$(BINDIR)/concctl"; \
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' systemd/concd.service.in > "$(installed_unit).tmp"; \
+	chmod 0644 "$(installed_unit).tmp"; mv -f "$(installed_unit).tmp" "$(installed_unit)"; \
+	echo "installed $(installed_unit)"; \
+	install -m 0644 systemd/concd.socket "$(installed_socket)"; \
+	echo "installed $(installed_socket)"; \
+	install -m 0644 systemd/concd.sysusers "$(installed_sysusers)"; \
+	echo "installed $(installed_sysusers)"; \
+	if [ -e "$(installed_config)" ]; then \
+	    echo "kept      $(installed_config) (it exists; the shipped default is etc/concd/concd.yaml)"; \
+	elif [ -f etc/concd/concd.yaml ]; then \
+	    install -m 0644 etc/concd/concd.yaml "$(installed_config)"; \
+	    echo "installed $(installed_config)"; \
+	else \
+	    echo "install: etc/concd/concd.yaml is missing; no configuration installed" >&2; \
+	fi; \
+	if [ -z "$(DESTDIR)" ]; then \
+	    if command -v systemd-sysusers >/dev/null 2>&1; then \
+	        systemd-sysusers "$(installed_sysusers)" && echo "ran       systemd-sysusers (system user and group concd)"; \
+	    fi; \
+	    if [ -d /run/systemd/system ]; then \
+	        systemctl daemon-reload && echo "ran       systemctl daemon-reload"; \
+	    fi; \
+	fi
+
+uninstall:
+	@set -e; \
+	if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ] && [ -e "$(installed_unit)" ]; then \
+	    systemctl disable --now concd.socket concd.service >/dev/null 2>&1 || true; \
+	    echo "stopped   concd.service and concd.socket"; \
+	fi; \
+	for file in "$(DESTDIR)$(BINDIR)/concd" "$(DESTDIR)$(BINDIR)/concctl" "$(installed_unit)" "$(installed_socket)" "$(installed_sysusers)"; do \
+	    if [ -e "$$file" ]; then rm -f "$$file"; echo "removed   $$file"; fi; \
+	done; \
+	if [ -e "$(installed_config)" ]; then \
+	    if [ -f etc/concd/concd.yaml ] && cmp -s etc/concd/concd.yaml "$(installed_config)"; then \
+	        rm -f "$(installed_config)"; echo "removed   $(installed_config)"; \
+	    else \
+	        echo "kept      $(installed_config) (it differs from the shipped default; remove it yourself if you no longer need it)"; \
+	    fi; \
+	fi; \
+	rmdir "$(DESTDIR)$(SYSCONFDIR)/concd" 2>/dev/null || true; \
+	if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then \
+	    systemctl daemon-reload && echo "ran       systemctl daemon-reload"; \
+	fi; \
+	if [ -z "$(DESTDIR)" ] && getent group concd >/dev/null 2>&1; then \
+	    echo "kept      user and group concd (not removed: files may still belong to them)"; \
+	fi
 
 clean:
-	rm -rf .build
+	rm -rf .build $(STATIC_SCRATCH)
