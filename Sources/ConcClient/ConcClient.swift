@@ -29,7 +29,9 @@ public final class ConcClient: Sendable {
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandlers(
-                            ByteToMessageHandler(LineFrameDecoder()),
+                            // Requests are bounded by the protocol's frame limit; a status reply of a
+                            // large pool may be longer, so replies get more room.
+                            ByteToMessageHandler(LineFrameDecoder(maxFrameBytes: Self.maxReplyBytes)),
                             ReplyHandler(pending: pending)
                         )
                     }
@@ -82,6 +84,9 @@ public final class ConcClient: Sendable {
     public func close() async {
         try? await channel.close()
     }
+
+    /// The longest reply frame accepted.
+    static let maxReplyBytes = 16 << 20
 
     private static let malformed = WireError(.internal, "the daemon sent a reply without the expected fields")
 

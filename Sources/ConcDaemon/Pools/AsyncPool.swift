@@ -31,6 +31,8 @@ package final class AsyncPool: Pool {
         // AsyncHTTPClient retries a refused connection with backoff until the connect timeout; a user
         // who GETs a dead address wants "connection refused" now, as the blocking GET reports it.
         configuration.connectionPool.retryConnectionEstablishment = false
+        // The blocking GET (libcurl) follows no redirects; both models must do the same work.
+        configuration.redirectConfiguration = .disallow
         configuration.timeout = .init(connect: .seconds(10), read: .seconds(30))
         self.httpClient = HTTPClient(eventLoopGroup: eventLoopGroup, configuration: configuration)
     }

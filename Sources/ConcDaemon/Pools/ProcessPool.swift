@@ -41,7 +41,7 @@ package final class ProcessPool: Pool {
             }
             for slot in retired { slot.retire() }
             queue.interrupt()
-            logger.info("process pool shrinking", metadata: ["from": "\(current)", "to": "\(size)"])
+            logger.info("process pool shrinking", metadata: ["event": "pool_resized", "pool": "process", "from": "\(current)", "to": "\(size)"])
         }
     }
 
@@ -155,7 +155,7 @@ package final class ProcessWorkerSlot: Sendable {
                 if let current = worker, let exit = reapIfExited(current) {
                     logger.warning(
                         "worker died while idle; replacing it",
-                        metadata: ["worker": "\(name)", "pid": "\(current.pid)", "exit": "\(exit)"]
+                        metadata: ["event": "worker_died", "worker": "\(name)", "pid": "\(current.pid)", "exit": "\(exit)"]
                     )
                     close(current.socket)
                     worker = try? respawn()
@@ -168,7 +168,7 @@ package final class ProcessWorkerSlot: Sendable {
         }
         if let worker {
             stop(worker)
-            logger.debug("worker stopped", metadata: ["worker": "\(name)", "pid": "\(worker.pid)"])
+            logger.info("worker stopped", metadata: ["event": "worker_stopped", "worker": "\(name)", "pid": "\(worker.pid)"])
         }
         shared.withLock { $0.pid = nil }
     }
@@ -187,17 +187,30 @@ package final class ProcessWorkerSlot: Sendable {
             }
         }
         shared.withLock { $0.busy = true }
-        defer { shared.withLock { $0.busy = false; $0.tasks &+= 1 } }
+        defer { shared.withLock { $0.busy = false } }
         var current = worker!
         var result = exchange(job, with: current)
         if case .notSent = result {
             // The worker died before it saw the task, so sending it to a fresh one cannot run it twice.
-            replace(&current, reason: "its channel was closed")
+            let exit = waitForExit(current)
+            logger.warning(
+                "worker gone before a task reached it; replacing it",
+                metadata: ["event": "worker_died", "worker": "\(name)", "pid": "\(current.pid)", "exit": "\(exit)"]
+            )
+            close(current.socket)
+            worker = nil
+            do {
+                current = try respawn()
+            } catch {
+                job.complete(outcome(.failure(WireError(.workerDied, "worker \(name) (pid \(current.pid)) \(exit) and could not be replaced: \(error)")), pid: current.pid))
+                return
+            }
             worker = current
             result = exchange(job, with: current)
         }
         switch result {
         case .answered(let answer):
+            shared.withLock { $0.tasks &+= 1 }
             job.complete(outcome(answer, pid: current.pid))
         case .notSent, .died:
             let exit = waitForExit(current)
@@ -205,12 +218,12 @@ package final class ProcessWorkerSlot: Sendable {
                 .workerDied,
                 "worker \(name) (pid \(current.pid)) \(exit) while running \(job.workload)"
             )
-            logger.warning("worker died mid-task; replacing it", metadata: ["worker": "\(name)", "pid": "\(current.pid)", "exit": "\(exit)", "task": "\(job.workload)"])
+            logger.warning("worker died mid-task; replacing it", metadata: ["event": "worker_died", "worker": "\(name)", "pid": "\(current.pid)", "exit": "\(exit)", "task": "\(job.workload)"])
             close(current.socket)
             worker = try? respawn()
             job.complete(outcome(.failure(error), pid: current.pid))
         case .timedOut:
-            logger.notice("task passed its deadline; stopping its worker", metadata: ["worker": "\(name)", "pid": "\(current.pid)", "task": "\(job.workload)"])
+            logger.notice("task passed its deadline; stopping its worker", metadata: ["event": "worker_timeout", "worker": "\(name)", "pid": "\(current.pid)", "task": "\(job.workload)"])
             stop(current, politely: false)
             worker = try? respawn()
             job.complete(outcome(.failure(WireError(.timeout, "\(job.workload) did not finish within its deadline on worker \(name) (pid \(current.pid)), which was stopped and replaced")), pid: current.pid))
@@ -251,13 +264,6 @@ package final class ProcessWorkerSlot: Sendable {
         return .answered(answer)
     }
 
-    private func replace(_ worker: inout SpawnedWorker, reason: String) {
-        let exit = waitForExit(worker)
-        logger.warning("worker gone; replacing it", metadata: ["worker": "\(name)", "pid": "\(worker.pid)", "exit": "\(exit)", "reason": "\(reason)"])
-        close(worker.socket)
-        if let fresh = try? respawn() { worker = fresh }
-    }
-
     private func respawn() throws(WorkerSpawner.Failure) -> SpawnedWorker {
         shared.withLock { $0.pid = nil }
         let worker = try WorkerSpawner.spawn(executable: executable)
@@ -272,7 +278,7 @@ package final class ProcessWorkerSlot: Sendable {
             throw WorkerSpawner.Failure(description: "worker \(executable) (pid \(worker.pid)) did not greet the daemon")
         }
         shared.withLock { $0.pid = worker.pid; $0.tasks = 0 }
-        logger.debug("worker spawned", metadata: ["worker": "\(name)", "pid": "\(worker.pid)"])
+        logger.info("worker spawned", metadata: ["event": "worker_spawned", "worker": "\(name)", "pid": "\(worker.pid)"])
         return worker
     }
 
