@@ -15,7 +15,7 @@ SWIFT_BUILD_FLAGS ?= -c release --static-swift-stdlib --scratch-path $(STATIC_SC
 # Where the release binaries are; the demo runs them and `make install` copies them from here.
 BUILDDIR ?= $(STATIC_SCRATCH)/release
 
-.PHONY: all deps build demo test test-e2e install uninstall clean
+.PHONY: all deps build demo test test-e2e bench install uninstall clean
 
 all: build
 
@@ -36,6 +36,10 @@ test: deps
 	$(SWIFT) test -c release --skip-build
 	$(MAKE) --no-print-directory build
 	E2E_BUILDDIR=$(abspath $(BUILDDIR)) Tests/e2e/systemd-e2e.sh
+
+# Measures concd against floors taken in the same run (a raw AF_UNIX echo, the loop in C).
+bench: build
+	$(BUILDDIR)/concctl bench
 
 # Boots a real systemd in a throw-away box, runs `make install SKIP_BUILD=1` inside it and checks
 # the units: start, submit, journal metrics, reload, socket activation, watchdog, stop.

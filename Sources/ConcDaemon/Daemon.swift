@@ -99,7 +99,7 @@ public final class Daemon: Sendable {
         let metrics = MetricsReporter(
             dispatcher: dispatcher,
             intervalSeconds: configuration.metricsIntervalSeconds,
-            toJournal: Journal.isStderrConnected,
+            toJournal: configuration.metricsToJournal,
             logger: logger
         )
         var reporters: [any Service] = [
@@ -174,15 +174,23 @@ public final class Daemon: Sendable {
             logger.warning("the control socket's path changes only on restart", metadata: ["socket": "\(next.socketPath)"])
         }
         let sizes: [(PoolKind, Int)] = [(.process, next.processWorkers), (.thread, next.threads), (.async, next.asyncLimit)]
-        do {
-            for (kind, size) in sizes {
+        var failures: [String] = []
+        for (kind, size) in sizes {
+            do {
                 try await current.dispatcher.pool(kind)?.resize(size: size, queueLimit: next.queueLimit)
+            } catch {
+                failures.append("\(kind): \(error)")
             }
-        } catch {
-            logger.error("reload could not resize a pool", metadata: ["event": "reload_failed", "reason": "\(error)"])
         }
         current.metrics.setInterval(seconds: next.metricsIntervalSeconds)
         running.withLock { $0?.configuration = next }
+        guard failures.isEmpty else {
+            logger.error(
+                "reload applied only in part: a pool could not be resized",
+                metadata: ["event": "reload_failed", "reason": "\(failures.joined(separator: "; "))"]
+            )
+            return
+        }
         logger.info(
             "configuration reloaded",
             metadata: [
@@ -200,7 +208,8 @@ struct PoolService: Service {
 
     func run() async throws {
         try? await gracefulShutdown()
-        logger.info("draining pool", metadata: ["pool": "\(pool.kind)"])
+        // Not "pool": CONCD_POOL is kept for the metrics records, so that filtering on it gives a clean series.
+        logger.info("draining pool", metadata: ["draining": "\(pool.kind)"])
         await pool.shutdown()
     }
 }

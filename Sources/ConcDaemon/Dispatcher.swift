@@ -44,6 +44,7 @@ package final class Dispatcher: Sendable {
     private func submit(_ submission: Submission, id: UInt64?, reply: @escaping @Sendable (Reply) -> Void) {
         let kind = submission.resolvedPool
         guard accepting.load(ordering: .relaxed) else {
+            counters[kind]?.rejected.add(1, ordering: .relaxed)
             reply(.failure(id: id, WireError(.shuttingDown, "concd is shutting down and takes no new tasks")))
             return
         }

@@ -81,14 +81,16 @@ struct Concd: AsyncParsableCommand {
                 queueLimit: queueLimit, metricsIntervalSeconds: metricsInterval, logLevel: logLevel
             )
         )
-        let configuration: DaemonConfiguration
+        let loaded: DaemonConfiguration
         do {
-            configuration = try await loader.load()
+            loaded = try await loader.load()
         } catch {
             bootstrapLogging(level: .info)
             Logger(label: "concd").critical("concd cannot start: \(error)")
             throw ExitCode(78)  // EX_CONFIG
         }
+        var configuration = loaded
+        configuration.metricsToJournal = logsToJournal
         bootstrapLogging(level: configuration.logLevel)
         let logger = Logger(label: "concd")
         do {
@@ -99,8 +101,12 @@ struct Concd: AsyncParsableCommand {
         }
     }
 
+    private var logsToJournal: Bool {
+        logTarget == .journal || (logTarget == .auto && Journal.isStderrConnected)
+    }
+
     private func bootstrapLogging(level: Logger.Level) {
-        let journal = logTarget == .journal || (logTarget == .auto && Journal.isStderrConnected)
+        let journal = logsToJournal
         LoggingSystem.bootstrap { label in
             if journal { return JournalLogHandler(label: label, level: level) }
             var handler = StreamLogHandler.standardError(label: label)

@@ -94,6 +94,28 @@ extension BinaryLevelTests {
             await server.stop()
         }
 
+        @Test func benchMeasuresEveryFigureAgainstItsFloor() throws {
+            let result = try runCommand(
+                binaryDirectory + "/concctl",
+                ["bench", "--json", "--rounds", "200", "--pipelined", "2000", "--iterations", "2000000"]
+            )
+            #expect(result.status == 0, "\(result.stderr)")
+            let bench = try #require(json(result.stdout))
+            #expect((bench["floor_rtt_us"] as? Double ?? 0) > 0)
+            #expect((bench["ready_ms"] as? Double ?? 0) > 0)
+            #expect((bench["rss_mb"] as? Double ?? 0) > 0)
+            let pools = try #require(bench["pools"] as? [String: [String: Any]])
+            #expect(Set(pools.keys) == ["process", "thread", "async"])
+            for (name, pool) in pools {
+                for key in ["p50_us", "p99_us", "pipelined_per_s"] {
+                    #expect((pool[key] as? Double ?? 0) > 0, "\(name).\(key)")
+                }
+            }
+            let cpu = try #require(bench["cpu"] as? [String: Any])
+            #expect((cpu["ns_per_iter"] as? Double ?? 0) > 0)
+            #expect((cpu["scaling"] as? Double ?? 0) > 0)
+        }
+
         @Test func sigtermDrainsAndExitsZero() throws {
             let daemon = try ConcdProcess()
             let pids = try #require(

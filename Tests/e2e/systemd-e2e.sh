@@ -128,8 +128,13 @@ box_started=1
 say "box $box is up (PID 1 is $boot_output on the host); systemd $(in_box systemctl --version | head -1 | awk '{print $2}')"
 
 # ------------------------------------------------------------------------------------------
-# Install inside the box: the repository is visible at the same path (read-only lower layer; every
-# write lands in the box's overlay).
+# Install inside the box. The box mounts fresh tmpfs on /tmp, /run and /var/tmp, so a clone or a
+# build below those (CI may clone anywhere) is not visible inside: copy in what install needs.
+stage=/var/lib/concd-e2e
+tar -C "$repo" -cf - Makefile systemd etc | in_box sh -c "mkdir -p $stage/src && tar -C $stage/src -xf -"
+tar -C "$builddir" -cf - concd concctl loopback-http | in_box sh -c "mkdir -p $stage/bin && tar -C $stage/bin -xf -"
+repo=$stage/src
+builddir=$stage/bin
 if in_box sh -c 'command -v make' >/dev/null 2>&1; then
   if install_log=$(in_box_t 120 make -C "$repo" --no-print-directory install SKIP_BUILD=1 BUILDDIR="$builddir" 2>&1); then
     pass "install: make install SKIP_BUILD=1 inside the box" "$(echo "$install_log" | grep -c '^installed') files"

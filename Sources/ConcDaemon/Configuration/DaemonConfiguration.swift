@@ -23,6 +23,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var metricsIntervalSeconds: Double = 10
     /// The least severe message logged. Default: info.
     public var logLevel: Logger.Level = .info
+    /// Whether metrics records go to the journal (with MESSAGE_ID and CONCD_* fields) rather than
+    /// to the log. Default: when stderr is the journal stream.
+    public var metricsToJournal: Bool = Journal.isStderrConnected
 
     /// The socket path used when none is given: `$CONCD_SOCKET`, else `/run/concd/concd.sock`.
     public static var defaultSocketPath: String {

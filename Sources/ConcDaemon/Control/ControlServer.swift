@@ -5,9 +5,10 @@ import NIOCore
 import NIOPosix
 import ServiceLifecycle
 
-/// The Unix control socket. It binds before the daemon reports ready, and on graceful shutdown it
-/// stops accepting first (it is the last service in the group, so it is shut down first) while
-/// open connections stay up for the replies of tasks that are still draining.
+/// The Unix control socket. It binds before the daemon reports ready. On graceful shutdown it is
+/// stopped before the pools (the group stops services in reverse order): it stops accepting and
+/// makes the Dispatcher refuse new tasks, while open connections stay up for the replies of tasks
+/// that are still draining.
 package final class ControlServer: Service {
     private let socketPath: String
     private let dispatcher: Dispatcher

@@ -133,14 +133,4 @@ package final class JobQueue: @unchecked Sendable {
         pthread_cond_broadcast(condition)
         pthread_mutex_unlock(mutex)
     }
-
-    /// Removes and returns every waiting job (used when a pool must fail them).
-    package func drain() -> [Job] {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        let rest = jobs[head...].compactMap { $0 }
-        jobs.removeAll()
-        head = 0
-        return rest
-    }
 }

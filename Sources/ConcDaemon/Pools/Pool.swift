@@ -33,6 +33,17 @@ package struct PoolSnapshot: Sendable {
     package var workers: [WorkerStatus]?
 }
 
+extension JobQueue {
+    /// Enqueues `job` for the `pool` pool, turning a refusal into the error its client reads.
+    func submit(_ job: Job, to pool: PoolKind) throws(WireError) {
+        do {
+            try enqueue(job)
+        } catch {
+            throw error.wireError(pool: pool, limit: limit)
+        }
+    }
+}
+
 extension JobQueue.Refusal {
     /// The error a client gets when a pool refuses a job.
     package func wireError(pool: PoolKind, limit: Int) -> WireError {

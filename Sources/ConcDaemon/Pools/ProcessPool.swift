@@ -41,7 +41,7 @@ package final class ProcessPool: Pool {
             }
             for slot in retired { slot.retire() }
             queue.interrupt()
-            logger.info("process pool shrinking", metadata: ["event": "pool_resized", "pool": "process", "from": "\(current)", "to": "\(size)"])
+            logger.info("process pool shrinking", metadata: ["event": "pool_resized", "resized": "process", "from": "\(current)", "to": "\(size)"])
         }
     }
 
@@ -73,11 +73,7 @@ package final class ProcessPool: Pool {
     }
 
     package func submit(_ job: Job) throws(WireError) {
-        do {
-            try queue.enqueue(job)
-        } catch {
-            throw error.wireError(pool: kind, limit: queue.limit)
-        }
+        try queue.submit(job, to: kind)
     }
 
     package func snapshot() -> PoolSnapshot {

@@ -59,11 +59,7 @@ package final class ThreadPool: Pool {
     }
 
     package func submit(_ job: Job) throws(WireError) {
-        do {
-            try queue.enqueue(job)
-        } catch {
-            throw error.wireError(pool: kind, limit: queue.limit)
-        }
+        try queue.submit(job, to: kind)
     }
 
     package func snapshot() -> PoolSnapshot {

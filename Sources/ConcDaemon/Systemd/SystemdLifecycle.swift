@@ -20,12 +20,14 @@ struct SystemdLifecycle: Service {
 }
 
 /// While tasks are still draining, asks systemd for more time (EXTEND_TIMEOUT_USEC) so a long
-/// drain is not cut off by TimeoutStopSec; it stops asking once nothing is left in flight.
+/// drain is not cut off by TimeoutStopSec; it stops asking once nothing is left in flight, or after
+/// ten minutes, when systemd's stop timeout takes over again.
 final class DrainExtender: Sendable {
     private let dispatcher: Dispatcher
     private let notifier: SystemdNotifier
     private let task = Mutex<Task<Void, Never>?>(nil)
     private static let step: TimeAmount = .seconds(10)
+    private static let longest: TimeAmount = .minutes(10)
 
     init(dispatcher: Dispatcher, notifier: SystemdNotifier) {
         self.dispatcher = dispatcher
@@ -38,7 +40,8 @@ final class DrainExtender: Sendable {
         let notifier = self.notifier
         task.withLock {
             $0 = Task {
-                while !Task.isCancelled {
+                let giveUp = NIODeadline.now() + Self.longest
+                while !Task.isCancelled && NIODeadline.now() < giveUp {
                     let pools = dispatcher.status().pools
                     let left = pools.reduce(0) { $0 + $1.busy + $1.queued }
                     guard left > 0 else { return }

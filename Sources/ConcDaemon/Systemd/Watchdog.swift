@@ -5,8 +5,8 @@ import ServiceLifecycle
 
 /// Sends WATCHDOG=1 at half of WATCHDOG_USEC, but only while dispatch really works: each tick a
 /// no-op probe is submitted to every pool, and a pool counts as healthy when its probe answered
-/// within the half-period or it finished other tasks since the last tick (a pool busy with long
-/// tasks is working, not hung). When a pool stops making progress the pings stop and systemd
+/// within the half-period, it finished other tasks since the last tick, or every one of its workers
+/// is busy (a pool busy with long tasks is working, not hung). When a pool stops making progress the pings stop and systemd
 /// restarts the service.
 struct Watchdog: Service {
     let dispatcher: Dispatcher
@@ -49,7 +49,11 @@ struct Watchdog: Service {
             let finished = dispatcher.counters[kind]?.finished ?? 0
             let moved = finished != lastProgress[kind]
             lastProgress[kind] = finished
-            if answered[kind] != true && !moved { unhealthy.append(kind) }
+            // Every worker busy with a long task is a pool at work, not a hung one: its queue
+            // (and the probe in it) waits for a free worker. Taking the snapshot also proves the
+            // pool's lock is not stuck.
+            let saturated = dispatcher.pool(kind).map { $0.snapshot().busy >= $0.snapshot().size } ?? true
+            if answered[kind] != true && !moved && !saturated { unhealthy.append(kind) }
         }
         return unhealthy
     }

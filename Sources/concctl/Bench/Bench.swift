@@ -1,0 +1,160 @@
+import ArgumentParser
+import ConcClient
+import ConcProtocol
+import Foundation
+
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure concd on this machine, as ratios to floors measured in the same run.",
+        discussion: """
+            Starts a private concd (the binary beside concctl) on a temporary socket and measures:
+            the raw AF_UNIX echo round trip between two processes (the floor); the no-op round trip
+            on each pool; pipelined no-op throughput on one and on several connections; the CPU
+            loop against the same loop compiled with cc -O2; K loops on K workers against one;
+            exec to READY=1; and the idle memory of the daemon and its workers.
+
+            Examples:
+              concctl bench
+              concctl bench --json | jq .pools.thread
+            """
+    )
+
+    @Option(help: "The concd binary to start (default: the one beside concctl).")
+    var concd: String?
+
+    @Option(help: "Sequential round trips measured per pool (and for the floor).")
+    var rounds = 3000
+
+    @Option(help: "No-op tasks per pipelined throughput run.")
+    var pipelined = 20_000
+
+    @Option(help: "Iterations of the CPU loop.")
+    var iterations: Int64 = 100_000_000
+
+    @Flag(help: "Print the results as JSON.")
+    var json = false
+
+    func validate() throws {
+        guard rounds >= 100 else { throw ValidationError("--rounds must be at least 100") }
+        guard pipelined >= 1000 else { throw ValidationError("--pipelined must be at least 1000") }
+        guard (1_000_000...ProtocolLimits.maxCPUIterations).contains(iterations) else {
+            throw ValidationError("--iterations must be 1000000...\(ProtocolLimits.maxCPUIterations)")
+        }
+    }
+
+    func run() async throws {
+        let results: BenchResults
+        do {
+            results = try await measure()
+        } catch let error as BenchError {
+            printError("concctl bench: \(error)")
+            throw ExitCode(ExitStatus.taskFailed)
+        } catch let error as ConcClientError {
+            throw fail(error)
+        }
+        if json {
+            print(String(decoding: try JSONEncoder.concctl.encode(results), as: UTF8.self))
+        } else {
+            print(results.table)
+        }
+    }
+
+    private func measure() async throws -> BenchResults {
+        var template = Array("/tmp/concd-bench-XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else { throw BenchError("cannot make a temporary directory") }
+        let directory = String(cString: made)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+
+        let floor = try EchoFloor.measure(rounds: rounds)
+        let daemon = try PrivateDaemon(
+            executable: concd ?? (URL(fileURLWithPath: EchoFloor.selfExecutable()).deletingLastPathComponent().path + "/concd"),
+            directory: directory
+        )
+        defer { daemon.stop() }
+        let client = try await ConcClient.connect(socketPath: daemon.socketPath)
+        var results = BenchResults(
+            floorP50Microseconds: Self.micro(percentile(floor, 50)),
+            floorP99Microseconds: Self.micro(percentile(floor, 99)),
+            readyMilliseconds: daemon.readyMilliseconds
+        )
+        for pool in PoolKind.allCases {
+            let noop = try Submission(workload: .noop, pool: pool)
+            for _ in 0..<(rounds / 10) { _ = try await client.submit(noop) }
+            var samples: [UInt64] = []
+            samples.reserveCapacity(rounds)
+            for _ in 0..<rounds {
+                let start = monotonicNanoseconds()
+                let reply = try await client.submit(noop)
+                samples.append(monotonicNanoseconds() - start)
+                guard reply.ok else { throw BenchError("a no-op failed on the \(pool) pool: \(reply.error?.message ?? "?")") }
+            }
+            let one = try await Self.pipelinedRate(noop, total: pipelined, connections: [client], window: 512)
+            var extra: [ConcClient] = []
+            for _ in 0..<3 { extra.append(try await ConcClient.connect(socketPath: daemon.socketPath)) }
+            let several = try await Self.pipelinedRate(noop, total: pipelined, connections: [client] + extra, window: 128)
+            for connection in extra { await connection.close() }
+            results.pools[pool.rawValue] = PoolResult(
+                p50Microseconds: Self.micro(percentile(samples, 50)),
+                p99Microseconds: Self.micro(percentile(samples, 99)),
+                pipelinedPerSecond: one,
+                pipelinedFourConnectionsPerSecond: several
+            )
+        }
+
+        let cpu = try Submission(workload: .cpu(n: iterations), pool: .process)
+        var single = UInt64.max
+        for _ in 0..<3 {
+            let reply = try await client.submit(cpu)
+            guard reply.ok, let wall = reply.wallMicroseconds else { throw BenchError("cpu failed: \(reply.error?.message ?? "?")") }
+            single = min(single, wall)
+        }
+        let status = try await client.status()
+        let workers = status.pools.first { $0.kind == .process }?.size ?? 1
+        let start = monotonicNanoseconds()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<workers { group.addTask { _ = try await client.submit(cpu) } }
+            try await group.waitForAll()
+        }
+        let parallel = Double(monotonicNanoseconds() - start) / 1000
+        let (cNanoseconds, cReason) = CLoop.nanosecondsPerIteration(n: iterations, runs: 3, directory: directory)
+        results.cpu = CPUResult(
+            iterations: iterations,
+            nanosecondsPerIteration: Double(single) * 1000 / Double(iterations),
+            cNanosecondsPerIteration: cNanoseconds,
+            cUnavailable: cReason,
+            workers: workers,
+            scaling: parallel / Double(single)
+        )
+        results.rssMegabytes = daemon.residentMegabytes(workerPIDs: status.pools.flatMap { $0.workers ?? [] }.compactMap(\.pid))
+        await client.close()
+        return results
+    }
+
+    /// No-op tasks per second with `window` requests in flight on each connection.
+    private static func pipelinedRate(
+        _ submission: Submission, total: Int, connections: [ConcClient], window: Int
+    ) async throws -> Double {
+        let start = monotonicNanoseconds()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            let perConnection = total / connections.count
+            for connection in connections {
+                for lane in 0..<window {
+                    group.addTask {
+                        var index = lane
+                        while index < perConnection {
+                            let reply = try await connection.submit(submission)
+                            if !reply.ok { throw BenchError("a pipelined no-op failed: \(reply.error?.message ?? "?")") }
+                            index += window
+                        }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        return Double(total) / (Double(monotonicNanoseconds() - start) / 1e9)
+    }
+
+    private static func micro(_ nanoseconds: UInt64) -> Double {
+        (Double(nanoseconds) / 10).rounded() / 100
+    }
+}

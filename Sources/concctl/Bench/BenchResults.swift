@@ -1,0 +1,72 @@
+/// What `concctl bench --json` prints. Times in microseconds unless a name says otherwise.
+struct BenchResults: Encodable {
+    var floorP50Microseconds: Double
+    var floorP99Microseconds: Double
+    var readyMilliseconds: Double
+    var pools: [String: PoolResult] = [:]
+    var cpu: CPUResult?
+    var rssMegabytes: Double = 0
+
+    enum CodingKeys: String, CodingKey {
+        case floorP50Microseconds = "floor_rtt_us"
+        case floorP99Microseconds = "floor_rtt_p99_us"
+        case readyMilliseconds = "ready_ms"
+        case pools, cpu
+        case rssMegabytes = "rss_mb"
+    }
+
+    /// The table a person reads; every ratio is against a floor measured in the same run.
+    var table: String {
+        func ratio(_ value: Double, _ floor: Double) -> String { floor > 0 ? Format.rounded(value / floor) + "×" : "-" }
+        var rows = [["measure", "value", "ratio", "against"]]
+        rows.append(["AF_UNIX echo round trip p50 (floor)", "\(Format.rounded(floorP50Microseconds)) µs", "1×", "itself"])
+        for name in ["process", "thread", "async"] {
+            guard let pool = pools[name] else { continue }
+            rows.append(["no-op round trip p50, \(name)", "\(Format.rounded(pool.p50Microseconds)) µs", ratio(pool.p50Microseconds, floorP50Microseconds), "floor p50"])
+            rows.append(["no-op round trip p99, \(name)", "\(Format.rounded(pool.p99Microseconds)) µs", ratio(pool.p99Microseconds, floorP99Microseconds), "floor p99"])
+            rows.append(["pipelined no-ops, \(name), 1 connection", "\(Int(pool.pipelinedPerSecond))/s", "", ""])
+            rows.append(["pipelined no-ops, \(name), 4 connections", "\(Int(pool.pipelinedFourConnectionsPerSecond))/s", "", ""])
+        }
+        if let cpu {
+            let c = cpu.cNanosecondsPerIteration.map { "\(Format.rounded($0)) ns" } ?? "n/a"
+            rows.append(["cpu loop per iteration, concd", "\(Format.rounded(cpu.nanosecondsPerIteration)) ns", cpu.cNanosecondsPerIteration.map { ratio($0, cpu.nanosecondsPerIteration) } ?? "-", "C speed / concd speed"])
+            rows.append(["cpu loop per iteration, cc -O2", c, "", cpu.cUnavailable ?? ""])
+            rows.append(["\(cpu.workers) loops on \(cpu.workers) workers", "", Format.rounded(cpu.scaling) + "×", "one loop's time (ideal 1×)"])
+        }
+        rows.append(["exec to READY=1", "\(Format.rounded(readyMilliseconds)) ms", "", ""])
+        rows.append(["idle RSS, daemon + workers", "\(Format.rounded(rssMegabytes)) MB", "", ""])
+        return Format.table(rows)
+    }
+}
+
+struct PoolResult: Encodable {
+    var p50Microseconds: Double
+    var p99Microseconds: Double
+    var pipelinedPerSecond: Double
+    var pipelinedFourConnectionsPerSecond: Double
+
+    enum CodingKeys: String, CodingKey {
+        case p50Microseconds = "p50_us"
+        case p99Microseconds = "p99_us"
+        case pipelinedPerSecond = "pipelined_per_s"
+        case pipelinedFourConnectionsPerSecond = "pipelined_4conn_per_s"
+    }
+}
+
+struct CPUResult: Encodable {
+    var iterations: Int64
+    var nanosecondsPerIteration: Double
+    var cNanosecondsPerIteration: Double?
+    var cUnavailable: String?
+    var workers: Int
+    /// Wall time of `workers` loops on `workers` processes, divided by one loop's: 1 is ideal.
+    var scaling: Double
+
+    enum CodingKeys: String, CodingKey {
+        case iterations
+        case nanosecondsPerIteration = "ns_per_iter"
+        case cNanosecondsPerIteration = "c_ns_per_iter"
+        case cUnavailable = "c_unavailable"
+        case workers, scaling
+    }
+}

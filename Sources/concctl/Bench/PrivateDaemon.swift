@@ -1,0 +1,64 @@
+import Foundation
+
+/// A concd started by `concctl bench` on its own socket, with a notify socket that times exec → READY=1.
+final class PrivateDaemon {
+    let socketPath: String
+    let readyMilliseconds: Double
+    private let process: Spawned
+
+    init(executable: String, directory: String) throws {
+        socketPath = directory + "/concd.sock"
+        let notifyPath = directory + "/notify.sock"
+        let notify = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        defer { close(notify) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: notifyPath.utf8)
+            raw[notifyPath.utf8.count] = 0
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(notify, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard bound == 0 else { throw BenchError("cannot bind a notify socket in \(directory)") }
+        let log = open(directory + "/concd.log", O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
+        defer { close(log) }
+        let start = monotonicNanoseconds()
+        process = try Spawned(
+            [executable, "--socket", socketPath, "--log-target", "stderr"],
+            environment: ["NOTIFY_SOCKET": notifyPath],
+            descriptors: [(log, 2)]
+        )
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let deadline = start + 30_000_000_000
+        var ready: UInt64?
+        while ready == nil && monotonicNanoseconds() < deadline {
+            var descriptor = pollfd(fd: notify, events: Int16(POLLIN), revents: 0)
+            guard poll(&descriptor, 1, 100) > 0 else { continue }
+            let count = recv(notify, &buffer, buffer.count, 0)
+            if count > 0, String(decoding: buffer[..<count], as: UTF8.self).split(separator: "\n").contains("READY=1") {
+                ready = monotonicNanoseconds()
+            }
+        }
+        guard let ready else {
+            process.stop()
+            let log = (try? String(contentsOfFile: directory + "/concd.log", encoding: .utf8)) ?? ""
+            throw BenchError("concd did not become ready within 30 s; its log:\n\(log)")
+        }
+        readyMilliseconds = (Double(ready - start) / 1e4).rounded() / 100
+    }
+
+    /// Resident memory of the daemon and its workers, in MB.
+    func residentMegabytes(workerPIDs: [Int32]) -> Double {
+        let total = ([process.pid] + workerPIDs).reduce(0) { sum, pid in
+            let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+            let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+            return sum + (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0)
+        }
+        return (Double(total) / 1024 * 10).rounded() / 10
+    }
+
+    func stop() {
+        process.stop()
+    }
+}
