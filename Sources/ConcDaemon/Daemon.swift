@@ -133,6 +133,7 @@ public final class Daemon: Sendable {
         if stopRequested.withLock({ $0 }) { await serviceGroup.triggerGracefulShutdown() }
         defer { drain.cancel() }
         try await serviceGroup.run()
+        SystemdNotifier.flush()
         logger.info("stopped", metadata: ["event": "stopped"])
     }
 

@@ -89,6 +89,27 @@ extension BinaryLevelTests {
             #expect(daemon.notifications.waitFor("WATCHDOG=1", seconds: 5, afterIndex: daemon.notifications.messages.count))
         }
 
+        @Test func watchdogKeepsPingingWhileEveryWorkerIsBusy() throws {
+            let daemon = try ConcdProcess(
+                arguments: ["--process-workers", "1", "--threads", "1"], environment: ["WATCHDOG_USEC": "400000"]
+            )
+            defer { daemon.stop() }
+            #expect(daemon.notifications.waitFor("WATCHDOG=1", seconds: 5))
+            // Both blocking pools saturated for 2.5 s, with more work queued behind: busy, not hung.
+            let thread = Thread.detachedResult { try? daemon.concctl("submit", "sleep", "2500", "--count", "2") }
+            let process = Thread.detachedResult {
+                try? daemon.concctl("submit", "sleep", "2500", "--pool", "process", "--count", "2")
+            }
+            usleep(500_000)
+            let before = daemon.notifications.messages.count
+            #expect(daemon.notifications.waitFor("WATCHDOG=1", seconds: 1, afterIndex: before))
+            usleep(1_000_000)
+            let later = daemon.notifications.messages.count
+            #expect(daemon.notifications.waitFor("WATCHDOG=1", seconds: 1, afterIndex: later))
+            _ = thread.value
+            _ = process.value
+        }
+
         @Test func statusLineFollowsTheLoad() throws {
             let daemon = try ConcdProcess()
             defer { daemon.stop() }

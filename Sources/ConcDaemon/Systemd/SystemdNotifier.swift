@@ -1,4 +1,5 @@
 import CSystemd
+import Dispatch
 import Glibc
 import NIOCore
 
@@ -11,11 +12,22 @@ public struct SystemdNotifier: Sendable {
     /// Whether a service manager is listening.
     public var isActive: Bool { getenv("NOTIFY_SOCKET") != nil }
 
-    /// Sends newline-separated `KEY=VALUE` assignments.
+    /// Sends newline-separated `KEY=VALUE` assignments, in order, without blocking the caller:
+    /// sd_notify blocks while the manager's socket buffer is full, and a caller on Swift's small
+    /// cooperative pool must never wait for the service manager to read.
     public func notify(_ assignments: String) {
         guard isActive else { return }
-        _ = sd_notify(0, assignments)
+        Self.queue.async { _ = sd_notify(0, assignments) }
     }
+
+    /// Waits up to `seconds` for the notifications sent so far to go out (before the process exits).
+    public static func flush(seconds: Double = 1) {
+        let done = DispatchSemaphore(value: 0)
+        queue.async { done.signal() }
+        _ = done.wait(timeout: .now() + seconds)
+    }
+
+    private static let queue = DispatchQueue(label: "concd.sd-notify")
 
     /// READY=1 with a STATUS line.
     public func ready(status: String) {

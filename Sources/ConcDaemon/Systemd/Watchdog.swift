@@ -2,6 +2,7 @@ import ConcProtocol
 import Logging
 import NIOCore
 import ServiceLifecycle
+import Synchronization
 
 /// Sends WATCHDOG=1 at half of WATCHDOG_USEC, but only while dispatch really works: each tick a
 /// no-op probe is submitted to every pool, and a pool counts as healthy when its probe answered
@@ -58,16 +59,38 @@ struct Watchdog: Service {
         return unhealthy
     }
 
+    /// Whether a no-op submitted to `pool` is answered within `budget`. The wait itself is bounded:
+    /// a probe stuck behind long tasks in a saturated queue must not hold up the round.
     private static func noop(on pool: any Pool, within budget: TimeAmount) async -> Bool {
-        await withCheckedContinuation { continuation in
+        let answer = ProbeAnswer()
+        return await withCheckedContinuation { continuation in
+            answer.install(continuation)
             let job = Job(workload: .noop, deadline: .now() + budget) { outcome in
-                if case .success = outcome.result { continuation.resume(returning: true) } else { continuation.resume(returning: false) }
+                if case .success = outcome.result { answer.resolve(true) } else { answer.resolve(false) }
             }
             do {
                 try pool.submit(job)
             } catch {
-                continuation.resume(returning: false)
+                answer.resolve(false)
+                return
+            }
+            Task {
+                try? await Task.sleep(for: .nanoseconds(budget.nanoseconds))
+                answer.resolve(false)
             }
         }
+    }
+}
+
+/// The first of "answered" and "timed out" wins; the other is ignored.
+private final class ProbeAnswer: Sendable {
+    private let continuation = Mutex<CheckedContinuation<Bool, Never>?>(nil)
+
+    func install(_ waiting: CheckedContinuation<Bool, Never>) {
+        continuation.withLock { $0 = waiting }
+    }
+
+    func resolve(_ answered: Bool) {
+        continuation.withLock { $0.take() }?.resume(returning: answered)
     }
 }
