@@ -7,15 +7,6 @@ public enum PoolKind: String, Codable, Sendable, CaseIterable, CustomStringConve
     /// An async executor on event loops: very many concurrent I/O waits.
     case async
 
-    /// How the classic comparison names this model.
-    public var model: String {
-        switch self {
-        case .process: return "processes"
-        case .thread: return "threads"
-        case .async: return "async"
-        }
-    }
-
     public var description: String { rawValue }
 }
 

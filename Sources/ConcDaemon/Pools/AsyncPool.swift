@@ -89,7 +89,7 @@ package final class AsyncPool: Pool {
 
     private func run(_ job: Job) async -> Result<TaskValue, WireError> {
         guard let remaining = job.remaining() else { return await perform(job.workload, deadline: nil) }
-        guard remaining > .zero else { return .failure(.deadlineExceeded(job.workload, timeout: nil)) }
+        guard remaining > .zero else { return .failure(.expiredInQueue(job.workload)) }
         return await withTaskGroup(of: Result<TaskValue, WireError>?.self) { group in
             group.addTask { await self.perform(job.workload, deadline: job.deadline) }
             group.addTask {

@@ -42,9 +42,8 @@ package struct TaskOutcome: Sendable {
 }
 
 extension WireError {
-    /// The error a job gets when its deadline passes.
-    package static func deadlineExceeded(_ workload: Workload, timeout: Int64?) -> WireError {
-        let budget = timeout.map { " of \($0) ms" } ?? ""
-        return WireError(.timeout, "\(workload) did not finish within its deadline\(budget)")
+    /// The error a job gets when its deadline passed before any worker took it.
+    package static func expiredInQueue(_ workload: Workload) -> WireError {
+        WireError(.timeout, "\(workload) waited in the queue past its deadline")
     }
 }

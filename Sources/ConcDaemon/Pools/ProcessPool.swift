@@ -171,7 +171,7 @@ package final class ProcessWorkerSlot: Sendable {
 
     private func run(_ job: Job, worker: inout SpawnedWorker?) {
         if job.isExpired {
-            job.complete(outcome(.failure(WireError(.timeout, "\(job.workload) waited in the queue past its deadline")), pid: worker?.pid))
+            job.complete(outcome(.failure(.expiredInQueue(job.workload)), pid: worker?.pid))
             return
         }
         if worker == nil {

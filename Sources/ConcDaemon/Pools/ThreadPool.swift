@@ -97,7 +97,7 @@ package final class ThreadPool: Pool {
                 busy.add(1, ordering: .relaxed)
                 let outcome: Result<TaskValue, WireError>
                 if job.isExpired {
-                    outcome = .failure(WireError(.timeout, "\(job.workload) waited in the queue past its deadline"))
+                    outcome = .failure(.expiredInQueue(job.workload))
                 } else {
                     outcome = BlockingWorkload.run(job.workload, remaining: job.remaining())
                 }
