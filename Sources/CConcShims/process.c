@@ -4,7 +4,13 @@
 #include <sched.h>
 #include <unistd.h>
 
+#include <stddef.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+
+_Static_assert(sizeof(concd_ucred) == sizeof(struct ucred), "concd_ucred must match struct ucred");
+_Static_assert(offsetof(concd_ucred, uid) == offsetof(struct ucred, uid), "concd_ucred must match struct ucred");
+_Static_assert(offsetof(concd_ucred, gid) == offsetof(struct ucred, gid), "concd_ucred must match struct ucred");
 
 int concd_set_parent_death_signal(int signal) {
     return prctl(PR_SET_PDEATHSIG, (unsigned long)signal, 0UL, 0UL, 0UL);

@@ -67,9 +67,10 @@ public final class Daemon: Sendable {
                 size: configuration.processWorkers,
                 queueLimit: configuration.queueLimit,
                 executable: configuration.workerExecutable ?? WorkerSpawner.currentExecutable(),
+                recycling: configuration.recycling,
                 logger: logger
             ),
-            ThreadPool(size: configuration.threads, queueLimit: configuration.queueLimit),
+            ThreadPool(size: configuration.threads, queueLimit: configuration.queueLimit, logger: logger),
             AsyncPool(
                 limit: configuration.asyncLimit,
                 connectionsPerHost: configuration.asyncConnectionsPerHost,
@@ -85,7 +86,11 @@ public final class Daemon: Sendable {
             for pool in pools { await pool.shutdown() }
             throw error
         }
-        let dispatcher = Dispatcher(pools: pools, socketPath: configuration.socketPath)
+        let dispatcher = Dispatcher(pools: pools, socketPath: configuration.socketPath, logger: logger)
+        dispatcher.connect(Dispatcher.DaemonControl(
+            reload: { [self] in await reload() },
+            shutdown: { [self] in await shutdown() }
+        ))
         let server: ControlServer
         do {
             server = try await ControlServer.bind(
@@ -133,6 +138,7 @@ public final class Daemon: Sendable {
         if stopRequested.withLock({ $0 }) { await serviceGroup.triggerGracefulShutdown() }
         defer { drain.cancel() }
         try await serviceGroup.run()
+        await server.finishConnections()
         SystemdNotifier.flush()
         logger.info("stopped", metadata: ["event": "stopped"])
     }
@@ -183,6 +189,7 @@ public final class Daemon: Sendable {
                 failures.append("\(kind): \(error)")
             }
         }
+        (current.dispatcher.pool(.process) as? ProcessPool)?.setRecycling(next.recycling)
         current.metrics.setInterval(seconds: next.metricsIntervalSeconds)
         running.withLock { $0?.configuration = next }
         guard failures.isEmpty else {

@@ -1,5 +1,6 @@
 import ConcProtocol
 import Glibc
+import Logging
 import NIOCore
 import Synchronization
 
@@ -12,15 +13,43 @@ package final class Dispatcher: Sendable {
     private let accepting = Atomic(true)
     private let started = NIODeadline.now()
     private let socketPath: String
+    let logger: Logger
+    let daemonControl = Mutex<DaemonControl?>(nil)
 
-    package init(pools: [any Pool], socketPath: String) {
+    /// How many workers one task may kill before it is reported as poisonous and not run again.
+    package static let poisonDeaths = 3
+
+    /// What admin operations need from the daemon around the Dispatcher.
+    package struct DaemonControl: Sendable {
+        /// Re-reads the configuration (SIGHUP's work).
+        package var reload: @Sendable () async -> Void
+        /// Starts a graceful shutdown (SIGTERM's work).
+        package var shutdown: @Sendable () async -> Void
+
+        package init(reload: @escaping @Sendable () async -> Void, shutdown: @escaping @Sendable () async -> Void) {
+            self.reload = reload
+            self.shutdown = shutdown
+        }
+    }
+
+    package init(pools: [any Pool], socketPath: String, logger: Logger = Logger(label: "concd")) {
         self.pools = Dictionary(uniqueKeysWithValues: pools.map { ($0.kind, $0) })
         self.counters = Dictionary(uniqueKeysWithValues: pools.map { ($0.kind, PoolCounters()) })
         self.socketPath = socketPath
+        self.logger = logger
     }
 
-    /// Answers `request` through `reply`, exactly once, possibly on another thread.
-    package func handle(_ request: Request, reply: @escaping @Sendable (Reply) -> Void) {
+    /// Lets `reload` and `shutdown` requests reach the daemon.
+    package func connect(_ control: DaemonControl) {
+        daemonControl.withLock { $0 = control }
+    }
+
+    /// Answers `request` from `peer` through `reply`, exactly once, possibly on another thread.
+    package func handle(_ request: Request, peer: PeerCredentials? = nil, reply: @escaping @Sendable (Reply) -> Void) {
+        if request.operation.isAdmin {
+            admin(request, peer: peer, reply: reply)
+            return
+        }
         switch request.operation {
         case .ping:
             reply(Reply(id: request.id, ok: true, version: ProtocolLimits.version))
@@ -28,6 +57,8 @@ package final class Dispatcher: Sendable {
             reply(Reply(id: request.id, ok: true, status: status()))
         case .submit(let submission):
             submit(submission, id: request.id, reply: reply)
+        case .resize, .reload, .shutdown, .killWorker:
+            preconditionFailure("admin operations are handled above")
         }
     }
 
@@ -48,42 +79,106 @@ package final class Dispatcher: Sendable {
             reply(.failure(id: id, WireError(.shuttingDown, "concd is shutting down and takes no new tasks")))
             return
         }
+        if submission.retries > 0 && kind != .process {
+            reply(.failure(id: id, WireError(
+                .invalidArgument, "retries apply only to the process pool, where a worker can die; \(kind) tasks are never retried"
+            )))
+            return
+        }
         guard let pool = pools[kind], let counters = counters[kind] else {
             reply(.failure(id: id, WireError(.unsupportedPool, "this daemon runs no \(kind) pool")))
             return
         }
-        let received = NIODeadline.now()
-        let workload = submission.workload
-        let timeout = submission.timeoutMilliseconds
-        let job = Job(
+        let attempt = Attempt(
+            id: id, submission: submission, pool: pool, counters: counters, received: .now(), reply: reply
+        )
+        do {
+            try pool.submit(job(for: attempt, number: 1, deaths: []))
+        } catch {
+            counters.rejected.add(1, ordering: .relaxed)
+            reply(Reply(id: id, ok: false, kind: submission.workload.kind, pool: kind, error: error))
+        }
+    }
+
+    /// What every attempt at one submitted task shares.
+    private struct Attempt: Sendable {
+        var id: UInt64?
+        var submission: Submission
+        var pool: any Pool
+        var counters: PoolCounters
+        var received: NIODeadline
+        var reply: @Sendable (Reply) -> Void
+    }
+
+    /// The job for attempt `number`; `deaths` describes the workers earlier attempts died on.
+    private func job(for attempt: Attempt, number: Int, deaths: [String]) -> Job {
+        let workload = attempt.submission.workload
+        let timeout = attempt.submission.timeoutMilliseconds
+        let kind = attempt.pool.kind
+        return Job(
             workload: workload,
-            deadline: timeout.map { received + .milliseconds($0) },
-            complete: { outcome in
-                let wall = UInt64((NIODeadline.now() - received).nanoseconds / 1000)
-                counters.record(outcome.result, wallMicroseconds: wall)
+            deadline: timeout.map { attempt.received + .milliseconds($0) },
+            complete: { [self] outcome in
+                if case .failure(let error) = outcome.result, error.code == .workerDied,
+                    retry(attempt, after: number, deaths: deaths + [error.message])
+                {
+                    return
+                }
+                let wall = UInt64((NIODeadline.now() - attempt.received).nanoseconds / 1000)
+                let attempts = number > 1 ? number : nil
                 switch outcome.result {
                 case .success(let value):
-                    reply(Reply(
-                        id: id, ok: true, value: value == .empty ? nil : value, kind: workload.kind, pool: kind, worker: outcome.worker,
-                        workerPID: outcome.workerPID, wallMicroseconds: wall
+                    attempt.counters.record(.success(value), wallMicroseconds: wall)
+                    attempt.reply(Reply(
+                        id: attempt.id, ok: true, value: value == .empty ? nil : value, kind: workload.kind, pool: kind,
+                        worker: outcome.worker, workerPID: outcome.workerPID, wallMicroseconds: wall, attempts: attempts
                     ))
                 case .failure(var error):
                     if error.code == .timeout, let timeout {
                         error.message += " (timeout \(timeout) ms)"
                     }
-                    reply(Reply(
-                        id: id, ok: false, kind: workload.kind, pool: kind, worker: outcome.worker,
-                        workerPID: outcome.workerPID, wallMicroseconds: wall, error: error
+                    if error.code == .workerDied, deaths.count + 1 >= Self.poisonDeaths {
+                        error = Self.poisoned(workload, deaths: deaths + [error.message])
+                    } else if error.code == .workerDied, number > 1 {
+                        error.message += " (attempt \(number) of \(attempt.submission.retries + 1))"
+                    }
+                    attempt.counters.record(.failure(error), wallMicroseconds: wall)
+                    attempt.reply(Reply(
+                        id: attempt.id, ok: false, kind: workload.kind, pool: kind, worker: outcome.worker,
+                        workerPID: outcome.workerPID, wallMicroseconds: wall, error: error, attempts: attempts
                     ))
                 }
             }
         )
+    }
+
+    /// Runs a task again after its worker died, when it asked for retries and has not killed too
+    /// many workers yet. Returns false when the failure should be answered instead.
+    private func retry(_ attempt: Attempt, after number: Int, deaths: [String]) -> Bool {
+        guard number <= attempt.submission.retries, deaths.count < Self.poisonDeaths,
+            accepting.load(ordering: .relaxed)
+        else { return false }
+        attempt.counters.retried.add(1, ordering: .relaxed)
+        logger.notice(
+            "worker died under a task; running it again",
+            metadata: [
+                "event": "task_retried", "task": "\(attempt.submission.workload)", "attempt": "\(number + 1)",
+                "reason": "\(deaths.last ?? "")",
+            ]
+        )
         do {
-            try pool.submit(job)
+            try attempt.pool.submit(job(for: attempt, number: number + 1, deaths: deaths))
+            return true
         } catch {
-            counters.rejected.add(1, ordering: .relaxed)
-            reply(Reply(id: id, ok: false, kind: workload.kind, pool: kind, error: error))
+            return false
         }
+    }
+
+    private static func poisoned(_ workload: Workload, deaths: [String]) -> WireError {
+        WireError(
+            .poisoned,
+            "\(workload) killed \(deaths.count) workers in a row and is not run again; the last: \(deaths.last ?? "?")"
+        )
     }
 
     /// The daemon's state now.

@@ -26,6 +26,12 @@ public enum ErrorCode: String, Codable, Sendable, CaseIterable {
     case busy
     /// The worker process running the task died.
     case workerDied = "worker_died"
+    /// The task killed several workers in a row; it is not run again.
+    case poisoned = "poison_task"
+    /// The request needs more privilege than the caller has (admin operations).
+    case permissionDenied = "permission_denied"
+    /// The request names something that does not exist (a pid that is not a worker).
+    case notFound = "not_found"
     /// The daemon is shutting down and takes no new work.
     case shuttingDown = "shutting_down"
     /// Something failed inside the daemon; its log says what.
@@ -35,9 +41,9 @@ public enum ErrorCode: String, Codable, Sendable, CaseIterable {
     public var isRequestError: Bool {
         switch self {
         case .invalidJSON, .frameTooLarge, .unsupportedVersion, .badRequest, .unknownOperation, .unknownKind,
-            .invalidArgument, .unsupportedPool:
+            .invalidArgument, .unsupportedPool, .permissionDenied, .notFound:
             return true
-        case .overflow, .httpFailed, .timeout, .busy, .workerDied, .shuttingDown, .internal:
+        case .overflow, .httpFailed, .timeout, .busy, .workerDied, .poisoned, .shuttingDown, .internal:
             return false
         }
     }

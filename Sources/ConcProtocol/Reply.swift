@@ -20,6 +20,10 @@ public struct Reply: Codable, Sendable, Equatable {
     public var version: Int?
     /// For `status`: the daemon's state.
     public var status: DaemonStatus?
+    /// For a task: how many times it ran (more than 1 when its worker died and `retries` allowed another try).
+    public var attempts: Int?
+    /// For admin operations: what was done, as a sentence.
+    public var detail: String?
     /// On failure: what went wrong.
     public var error: WireError?
 
@@ -27,15 +31,17 @@ public struct Reply: Codable, Sendable, Equatable {
         case id, ok, value, kind, pool, worker
         case workerPID = "worker_pid"
         case wallMicroseconds = "wall_us"
-        case version, status, error
+        case version, status, error, attempts, detail
     }
 
     /// Creates a reply; fields left `nil` are omitted on the wire.
     public init(
         id: UInt64?, ok: Bool, value: TaskValue? = nil, kind: WorkloadKind? = nil, pool: PoolKind? = nil,
         worker: String? = nil, workerPID: Int32? = nil, wallMicroseconds: UInt64? = nil, version: Int? = nil,
-        status: DaemonStatus? = nil, error: WireError? = nil
+        status: DaemonStatus? = nil, error: WireError? = nil, attempts: Int? = nil, detail: String? = nil
     ) {
+        self.attempts = attempts
+        self.detail = detail
         self.id = id
         self.ok = ok
         self.value = value

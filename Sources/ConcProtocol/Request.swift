@@ -13,6 +13,35 @@ public struct Request: Sendable, Equatable {
         case status
         /// Runs a workload on a pool.
         case submit(Submission)
+        /// Admin: changes a pool's size until the next reload or restart.
+        case resize(pool: PoolKind, size: Int)
+        /// Admin: re-reads the configuration, as SIGHUP does.
+        case reload
+        /// Admin: stops the daemon gracefully, as SIGTERM does.
+        case shutdown
+        /// Admin: SIGKILLs one process worker; the pool replaces it.
+        case killWorker(pid: Int32)
+
+        /// Whether only root or the daemon's own user may ask for it.
+        public var isAdmin: Bool {
+            switch self {
+            case .ping, .status, .submit: return false
+            case .resize, .reload, .shutdown, .killWorker: return true
+            }
+        }
+
+        /// The `op` string on the wire.
+        public var name: String {
+            switch self {
+            case .ping: return "ping"
+            case .status: return "status"
+            case .submit: return "submit"
+            case .resize: return "resize"
+            case .reload: return "reload"
+            case .shutdown: return "shutdown"
+            case .killWorker: return "kill_worker"
+            }
+        }
     }
 
     /// Creates a request.
@@ -30,9 +59,13 @@ public struct Submission: Sendable, Equatable {
     public var pool: PoolKind?
     /// The deadline in milliseconds; `nil` means none.
     public var timeoutMilliseconds: Int64?
+    /// How many more times to run the task when its worker process dies under it (`worker_died`).
+    public var retries: Int
 
     /// Creates a submission, checking that the pool can run the workload and the deadline is in range.
-    public init(workload: Workload, pool: PoolKind? = nil, timeoutMilliseconds: Int64? = nil) throws(WireError) {
+    public init(
+        workload: Workload, pool: PoolKind? = nil, timeoutMilliseconds: Int64? = nil, retries: Int = 0
+    ) throws(WireError) {
         if let pool, !workload.kind.supportedPools.contains(pool) {
             let allowed = workload.kind.supportedPools.map(\.rawValue).joined(separator: ", ")
             throw WireError(
@@ -46,9 +79,13 @@ public struct Submission: Sendable, Equatable {
                 "timeout_ms must be 1...\(ProtocolLimits.maxTimeoutMilliseconds), got \(timeoutMilliseconds)"
             )
         }
+        guard (0...ProtocolLimits.maxRetries).contains(retries) else {
+            throw WireError(.invalidArgument, "retries must be 0...\(ProtocolLimits.maxRetries), got \(retries)")
+        }
         self.workload = workload
         self.pool = pool
         self.timeoutMilliseconds = timeoutMilliseconds
+        self.retries = retries
     }
 
     /// The pool this submission runs on.

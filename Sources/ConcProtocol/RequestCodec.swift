@@ -31,10 +31,8 @@ public enum RequestCodec {
         wire.v = ProtocolLimits.version
         wire.id = request.id
         switch request.operation {
-        case .ping: wire.op = "ping"
-        case .status: wire.op = "status"
+        case .ping, .status: break
         case .submit(let submission):
-            wire.op = "submit"
             wire.kind = submission.workload.kind.rawValue
             switch submission.workload {
             case .cpu(let n): wire.n = n
@@ -44,7 +42,16 @@ public enum RequestCodec {
             }
             wire.pool = submission.pool?.rawValue
             wire.timeoutMilliseconds = submission.timeoutMilliseconds
+            wire.retries = submission.retries == 0 ? nil : Int64(submission.retries)
+        case .resize(let pool, let size):
+            wire.pool = pool.rawValue
+            wire.size = Int64(size)
+        case .reload, .shutdown:
+            break
+        case .killWorker(let pid):
+            wire.pid = Int64(pid)
         }
+        wire.op = request.operation.name
         // Encoding a struct of strings and integers cannot fail.
         return Array(try! JSONEncoder().encode(wire))
     }
@@ -72,7 +79,7 @@ public enum RequestCodec {
         switch field {
         case "id": return "expected an integer 0...\(UInt64.max)"
         case "v": return "expected the integer \(ProtocolLimits.version)"
-        case "n", "ms", "timeout_ms": return "expected an integer"
+        case "n", "ms", "timeout_ms", "retries", "size", "pid": return "expected an integer"
         default: return "expected a string"
         }
     }
@@ -101,9 +108,12 @@ struct WireRequest: Codable {
     var url: String?
     var pool: String?
     var timeoutMilliseconds: Int64?
+    var retries: Int64?
+    var size: Int64?
+    var pid: Int64?
 
     enum CodingKeys: String, CodingKey {
-        case v, id, op, kind, n, ms, url, pool
+        case v, id, op, kind, n, ms, url, pool, retries, size, pid
         case timeoutMilliseconds = "timeout_ms"
     }
 
@@ -120,6 +130,9 @@ struct WireRequest: Codable {
         url = try container.decodeIfPresent(String.self, forKey: .url)
         pool = try container.decodeIfPresent(String.self, forKey: .pool)
         timeoutMilliseconds = try Self.integer(container, .timeoutMilliseconds)
+        retries = try Self.integer(container, .retries)
+        size = try Self.integer(container, .size)
+        pid = try Self.integer(container, .pid)
     }
 
     /// Decodes a whole number that fits Int64, with a sentence for each way it can be wrong.
@@ -147,14 +160,40 @@ struct WireRequest: Codable {
         if let v, v != ProtocolLimits.version {
             throw WireError(.unsupportedVersion, "protocol version \(v) is not supported; this daemon speaks \(ProtocolLimits.version)")
         }
-        guard let op else { throw WireError(.badRequest, "field 'op' is missing (ping, status or submit)") }
+        guard let op else {
+            throw WireError(.badRequest, "field 'op' is missing (\(Self.operations))")
+        }
         switch op {
         case "ping": return Request(id: id, operation: .ping)
         case "status": return Request(id: id, operation: .status)
         case "submit": return Request(id: id, operation: .submit(try submission()))
+        case "resize": return Request(id: id, operation: try resize())
+        case "reload": return Request(id: id, operation: .reload)
+        case "shutdown": return Request(id: id, operation: .shutdown)
+        case "kill_worker":
+            guard let pid else { throw WireError(.badRequest, "kill_worker needs field 'pid'") }
+            guard pid > 0, pid <= Int64(Int32.max) else {
+                throw WireError(.invalidArgument, "pid must be 1...\(Int32.max), got \(pid)")
+            }
+            return Request(id: id, operation: .killWorker(pid: Int32(pid)))
         default:
-            throw WireError(.unknownOperation, "unknown op '\(op)'; this daemon knows ping, status and submit")
+            throw WireError(.unknownOperation, "unknown op '\(op)'; this daemon knows \(Self.operations)")
         }
+    }
+
+    private static let operations = "ping, status, submit, resize, reload, shutdown, kill_worker"
+
+    private func resize() throws(WireError) -> Request.Operation {
+        guard let poolName = pool else { throw WireError(.badRequest, "resize needs field 'pool' (process, thread or async)") }
+        guard let kind = PoolKind(rawValue: poolName) else {
+            throw WireError(.unsupportedPool, "unknown pool '\(poolName)'; pools: process, thread, async")
+        }
+        guard let size else { throw WireError(.badRequest, "resize needs field 'size'") }
+        let most = kind == .async ? ProtocolLimits.maxAsyncLimit : ProtocolLimits.maxPoolSize
+        guard size >= 1, size <= Int64(most) else {
+            throw WireError(.invalidArgument, "the \(kind) pool's size must be 1...\(most), got \(size)")
+        }
+        return .resize(pool: kind, size: Int(size))
     }
 
     private func submission() throws(WireError) -> Submission {
@@ -189,10 +228,14 @@ struct WireRequest: Codable {
             }
             poolKind = known
         }
+        if let retries, !(0...Int64(ProtocolLimits.maxRetries)).contains(retries) {
+            throw WireError(.invalidArgument, "retries must be 0...\(ProtocolLimits.maxRetries), got \(retries)")
+        }
         return try Submission(
             workload: try Workload.validated(workload),
             pool: poolKind,
-            timeoutMilliseconds: timeoutMilliseconds
+            timeoutMilliseconds: timeoutMilliseconds,
+            retries: Int(retries ?? 0)
         )
     }
 }

@@ -19,9 +19,12 @@ enum ExitStatus {
     static let unreachable: Int32 = 5
     /// The connection broke or the daemon sent something unreadable.
     static let protocolError: Int32 = 6
+    /// An admin command from a caller who is neither root nor the daemon's user.
+    static let permissionDenied: Int32 = 7
 
     /// The exit code for a typed error.
     static func code(for error: ErrorCode) -> Int32 {
+        if error == .permissionDenied { return permissionDenied }
         if error.isRequestError { return rejected }
         switch error {
         case .timeout: return timeout

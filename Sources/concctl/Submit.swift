@@ -16,6 +16,11 @@ struct Submit: AsyncParsableCommand {
               concctl submit cpu 10000000 --count 4 --pool thread
               concctl submit io http://127.0.0.1:8080/ --count 8
               concctl submit sleep 2000 --timeout 1
+              concctl submit cpu 100000000 --retries 2
+
+            A task the daemon refused because it was stopping (shutting_down: it never ran) is sent
+            again on a new connection for up to --restart-wait seconds, so a submission made during
+            systemctl restart concd succeeds once the new daemon is up.
             """
     )
 
@@ -38,11 +43,21 @@ struct Submit: AsyncParsableCommand {
     @Option(help: "Give up on a task after this many seconds.")
     var timeout: Double?
 
+    @Option(help: "Run a process-pool task again, up to this many times, when its worker dies under it (0...10).")
+    var retries = 0
+
+    @Option(help: "Seconds to keep resending tasks the daemon refused as shutting_down (0 = never resend).")
+    var restartWait: Double = 30
+
     @Flag(help: "Print the result as JSON (fields in docs/protocol.md).")
     var json = false
 
     func validate() throws {
         guard (1...1_000_000).contains(count) else { throw ValidationError("--count must be 1...1000000") }
+        guard (0...ProtocolLimits.maxRetries).contains(retries) else {
+            throw ValidationError("--retries must be 0...\(ProtocolLimits.maxRetries)")
+        }
+        guard restartWait >= 0 && restartWait <= 3600 else { throw ValidationError("--restart-wait must be 0...3600 seconds") }
         if let timeout, !(timeout > 0 && timeout <= 86_400) {
             throw ValidationError("--timeout must be more than 0 and at most 86400 seconds")
         }
@@ -70,7 +85,8 @@ struct Submit: AsyncParsableCommand {
         return try Submission(
             workload: workload,
             pool: pool,
-            timeoutMilliseconds: timeout.map { max(1, Int64(($0 * 1000).rounded())) }
+            timeoutMilliseconds: timeout.map { max(1, Int64(($0 * 1000).rounded())) },
+            retries: retries
         )
     }
 
@@ -79,15 +95,10 @@ struct Submit: AsyncParsableCommand {
         let started = ContinuousClock.now
         let replies: [Reply]
         do {
-            let client = try await ConcClient.connect(socketPath: socketPath)
-            replies = try await withThrowingTaskGroup(of: Reply.self) { group in
-                for _ in 0..<count {
-                    group.addTask { try await client.submit(submission) }
-                }
-                return try await group.reduce(into: []) { $0.append($1) }
-            }
-            await client.close()
-        } catch let error as ConcClientError {
+            replies = try await SubmitRun(
+                socketPath: socketPath, submission: submission, restartWait: .milliseconds(Int64(restartWait * 1000))
+            ).run(count: count)
+        } catch {
             throw fail(error)
         }
         let wall = started.duration(to: .now)

@@ -33,4 +33,12 @@ int concd_set_parent_death_signal(int signal);
 /// or the number online when that fails.
 int concd_available_cores(void);
 
+/// The peer credentials SO_PEERCRED returns: `struct ucred`, which the C library declares only
+/// under _GNU_SOURCE, so Swift cannot see it. process.c checks the two layouts agree.
+typedef struct concd_ucred {
+    int32_t pid;
+    uint32_t uid;
+    uint32_t gid;
+} concd_ucred;
+
 #endif

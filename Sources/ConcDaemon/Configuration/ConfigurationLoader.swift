@@ -123,6 +123,9 @@ public struct ConfigurationLoader: Sendable {
             queueLimit: queueLimit,
             asyncConnectionsPerHost: connections
         )
+        configuration.processMaxTasks = try integer("pools.process.max_tasks", 0...1_000_000_000) ?? 0
+        configuration.processMaxTasksJitter = try integer("pools.process.max_tasks_jitter", 0...1_000_000_000) ?? 0
+        configuration.processMaxRSSMegabytes = try integer("pools.process.max_rss_mb", 0...1_048_576) ?? 0
         configuration.metricsIntervalSeconds = interval
         configuration.logLevel = logLevel
         return configuration

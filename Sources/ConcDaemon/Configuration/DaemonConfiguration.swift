@@ -19,6 +19,12 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var asyncConnectionsPerHost: Int
     /// The binary started in worker mode for the process pool. Default: this executable.
     public var workerExecutable: String?
+    /// Replace a process worker after this many tasks; 0 never. Default: 0.
+    public var processMaxTasks: Int = 0
+    /// Up to this many extra tasks, drawn per worker, so workers are not all replaced at once. Default: 0.
+    public var processMaxTasksJitter: Int = 0
+    /// Replace a process worker after a task leaves it above this resident memory (MiB); 0 never. Default: 0.
+    public var processMaxRSSMegabytes: Int = 0
     /// Seconds between the journal's metrics records. Default: 10.
     public var metricsIntervalSeconds: Double = 10
     /// The least severe message logged. Default: info.
@@ -33,6 +39,14 @@ public struct DaemonConfiguration: Sendable, Equatable {
             return String(cString: fromEnvironment)
         }
         return "/run/concd/concd.sock"
+    }
+
+    /// When process workers are replaced.
+    package var recycling: RecyclePolicy {
+        RecyclePolicy(
+            maxTasks: processMaxTasks, maxTasksJitter: processMaxTasksJitter,
+            maxRSSBytes: UInt64(processMaxRSSMegabytes) * 1024 * 1024
+        )
     }
 
     /// The number of cores this process may run on.

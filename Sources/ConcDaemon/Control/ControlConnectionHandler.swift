@@ -5,16 +5,28 @@ import NIOCore
 /// Serves one client connection: each frame is decoded and handed to the Dispatcher, and each reply
 /// is written when it is ready, so many requests can be in flight on one connection and answers
 /// may come back in any order (matched by id). A bad frame costs only its own error reply.
-final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
+/// The peer's credentials are read once, when the connection opens, for admin requests.
+final class ControlConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     private let dispatcher: Dispatcher
     private let logger: Logger
+    private var peer: PeerCredentials?
 
     init(dispatcher: Dispatcher, logger: Logger) {
         self.dispatcher = dispatcher
         self.logger = logger
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        // On the channel's own event loop the option is read at once, so the future is already
+        // complete and `peer` is set before the first frame is read.
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        PeerCredentials.of(context.channel).whenSuccess { peer in
+            loopBound.value.peer = peer
+        }
+        context.fireChannelActive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -31,7 +43,7 @@ final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
             Self.write(.failure(id: error.id, error.error), to: channel)
             return
         }
-        dispatcher.handle(request) { reply in
+        dispatcher.handle(request, peer: peer) { reply in
             Self.write(reply, to: channel)
         }
     }

@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import Synchronization
 
 /// The Unix control socket. It binds before the daemon reports ready. On graceful shutdown it is
 /// stopped before the pools (the group stops services in reverse order): it stops accepting and
@@ -15,13 +16,15 @@ package final class ControlServer: Service {
     private let group: any EventLoopGroup
     private let logger: Logger
     private let channel: any Channel
+    private let connections: OpenConnections
     /// Whether systemd passed the socket (it then owns the path and keeps listening across restarts).
     let isSocketActivated: Bool
 
     private init(
         socketPath: String, dispatcher: Dispatcher, group: any EventLoopGroup, logger: Logger, channel: any Channel,
-        isSocketActivated: Bool
+        connections: OpenConnections, isSocketActivated: Bool
     ) {
+        self.connections = connections
         self.socketPath = socketPath
         self.dispatcher = dispatcher
         self.group = group
@@ -35,10 +38,12 @@ package final class ControlServer: Service {
     package static func bind(
         socketPath: String, dispatcher: Dispatcher, group: any EventLoopGroup, logger: Logger
     ) async throws -> ControlServer {
+        let connections = OpenConnections()
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+                connections.insert(channel)
+                return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandlers(
                         ByteToMessageHandler(LineFrameDecoder()),
                         ControlConnectionHandler(dispatcher: dispatcher, logger: logger)
@@ -50,7 +55,7 @@ package final class ControlServer: Service {
             logger.info("listening on the socket systemd passed", metadata: ["socket": "\(socketPath)", "fd": "\(descriptor)"])
             return ControlServer(
                 socketPath: socketPath, dispatcher: dispatcher, group: group, logger: logger, channel: channel,
-                isSocketActivated: true
+                connections: connections, isSocketActivated: true
             )
         }
         try removeStaleSocket(at: socketPath)
@@ -60,7 +65,7 @@ package final class ControlServer: Service {
         logger.info("listening", metadata: ["socket": "\(socketPath)"])
         return ControlServer(
             socketPath: socketPath, dispatcher: dispatcher, group: group, logger: logger, channel: channel,
-            isSocketActivated: false
+            connections: connections, isSocketActivated: false
         )
     }
 
@@ -71,6 +76,25 @@ package final class ControlServer: Service {
         try? await channel.close()
         // A socket systemd passed stays systemd's: it keeps listening (and queueing) while concd restarts.
         if !isSocketActivated { unlink(socketPath) }
+    }
+
+    /// Ends every open connection once the replies already written to it are sent: the last step of
+    /// a shutdown, after the pools have drained, so that no accepted task loses its answer when the
+    /// process exits. Gives up on a client that does not read within `timeout`.
+    package func finishConnections(timeout: TimeAmount = .seconds(5)) async {
+        let open = connections.all()
+        guard !open.isEmpty else { return }
+        logger.debug("closing client connections", metadata: ["connections": "\(open.count)"])
+        await withTaskGroup(of: Void.self) { group in
+            for connection in open {
+                group.addTask {
+                    let giveUp = connection.eventLoop.scheduleTask(in: timeout) { connection.close(promise: nil) }
+                    try? await connection.writeAndFlush(ByteBuffer())
+                    giveUp.cancel()
+                    try? await connection.close()
+                }
+            }
+        }
     }
 
     /// Why the control socket cannot be bound.
@@ -106,5 +130,22 @@ package final class ControlServer: Service {
             throw BindError(description: "another daemon is already listening on \(path)")
         }
         unlink(path)
+    }
+}
+
+/// The control connections open now, so a shutdown can finish each of them.
+final class OpenConnections: Sendable {
+    private let channels = Mutex([ObjectIdentifier: any Channel]())
+
+    func insert(_ channel: any Channel) {
+        let key = ObjectIdentifier(channel)
+        channels.withLock { $0[key] = channel }
+        channel.closeFuture.whenComplete { [self] _ in
+            _ = channels.withLock { $0.removeValue(forKey: key) }
+        }
+    }
+
+    func all() -> [any Channel] {
+        channels.withLock { Array($0.values) }
     }
 }

@@ -11,6 +11,8 @@ package final class PoolCounters: Sendable {
     package let failed = Atomic<UInt64>(0)
     /// Submissions the pool refused (busy, shutting down).
     package let rejected = Atomic<UInt64>(0)
+    /// Tasks run again because their worker died (`retries`).
+    package let retried = Atomic<UInt64>(0)
     private let latencies = Mutex(PoolCounters.emptyHistogram())
 
     private static let highestMicroseconds: UInt64 = 86_400_000_000

@@ -14,14 +14,45 @@ package final class ProcessPool: Pool {
     private let slots = Mutex<[ProcessWorkerSlot]>([])
     private let stopped = Countdown(0)
     private let initialSize: Int
+    private let recycling: Mutex<RecyclePolicy>
+    private let nextIndex = Mutex(0)
 
     /// Creates a pool of `size` workers running `executable` in worker mode.
-    package init(size: Int, queueLimit: Int, executable: String, logger: Logger) {
+    package init(
+        size: Int, queueLimit: Int, executable: String, recycling: RecyclePolicy = RecyclePolicy(), logger: Logger
+    ) {
         precondition(size > 0, "a process pool needs at least one worker")
         self.queue = JobQueue(limit: queueLimit)
         self.executable = executable
         self.logger = logger
         self.initialSize = size
+        self.recycling = Mutex(recycling)
+    }
+
+    /// Changes when workers are recycled; each worker picks up the policy when it is next spawned.
+    package func setRecycling(_ policy: RecyclePolicy) {
+        recycling.withLock { $0 = policy }
+    }
+
+    /// SIGKILLs the worker with this pid (`concctl kill-worker`); its driver replaces it, and the
+    /// task it ran fails as `worker_died` (or runs again, if it asked for retries).
+    package func kill(workerPID pid: Int32) -> Result<String, WireError> {
+        let current = slots.withLock { $0 }
+        for slot in current where slot.signal(pid: pid, SIGKILL) {
+            // An idle worker's driver notices the death at its next liveness check; waking the
+            // drivers once the signal has landed makes the replacement start at once.
+            let queue = self.queue
+            Task {
+                try? await Task.sleep(for: .milliseconds(10))
+                queue.interrupt()
+            }
+            return .success("sent SIGKILL to \(slot.name) (pid \(pid)); the pool replaces it")
+        }
+        let known = current.compactMap { slot in slot.status().pid.map { "\(slot.name) pid \($0)" } }
+        return .failure(WireError(
+            .notFound,
+            "pid \(pid) is not one of concd's process workers (\(known.isEmpty ? "none running" : known.joined(separator: ", ")))"
+        ))
     }
 
     package func start() async throws {
@@ -49,8 +80,12 @@ package final class ProcessPool: Pool {
     private func grow(by count: Int) async throws {
         let warm = Countdown(count)
         let added = slots.withLock { slots -> [ProcessWorkerSlot] in
-            let fresh = (slots.count..<(slots.count + count)).map {
-                ProcessWorkerSlot(index: $0, executable: executable, logger: logger)
+            let first = nextIndex.withLock { index in
+                defer { index += count }
+                return index
+            }
+            let fresh = (first..<(first + count)).map {
+                ProcessWorkerSlot(index: $0, executable: executable, recycling: recycling.withLock { $0 }, logger: logger)
             }
             slots.append(contentsOf: fresh)
             return fresh
@@ -93,31 +128,68 @@ package final class ProcessPool: Pool {
     }
 }
 
+/// When a process worker is replaced by a fresh one, to bound what a long-lived worker accumulates
+/// (leaks, fragmentation), as gunicorn's max_requests and PHP-FPM's pm.max_requests do.
+package struct RecyclePolicy: Sendable, Equatable {
+    /// Replace a worker after this many tasks; 0 never.
+    package var maxTasks: Int
+    /// Add a random 0...jitter to each worker's `maxTasks`, so workers started together are not all
+    /// replaced at the same moment.
+    package var maxTasksJitter: Int
+    /// Replace a worker after a task that leaves its resident memory above this many bytes; 0 never.
+    package var maxRSSBytes: UInt64
+
+    package init(maxTasks: Int = 0, maxTasksJitter: Int = 0, maxRSSBytes: UInt64 = 0) {
+        self.maxTasks = maxTasks
+        self.maxTasksJitter = maxTasksJitter
+        self.maxRSSBytes = maxRSSBytes
+    }
+
+    /// The task limit for one newly spawned worker, jitter drawn; nil for none.
+    func taskLimit() -> UInt64? {
+        guard maxTasks > 0 else { return nil }
+        return UInt64(maxTasks + (maxTasksJitter > 0 ? Int.random(in: 0...maxTasksJitter) : 0))
+    }
+}
+
 /// One worker process and the driver thread that owns it.
 package final class ProcessWorkerSlot: Sendable {
     /// `process-<index>`.
     package let name: String
     private let executable: String
     private let logger: Logger
+    private let recycling: RecyclePolicy
     private let shared = Mutex(SharedState())
 
     private struct SharedState {
+        /// The worker's pid while it is alive or not yet reaped; cleared under the lock before it
+        /// is reaped, so a signal sent under the lock never reaches a recycled pid.
         var pid: Int32?
         var busy = false
         var tasks: UInt64 = 0
+        var taskLimit: UInt64?
         var startupFailure: String?
         var retiring = false
     }
 
     /// How long an idle driver waits for a job before it checks that its worker is alive.
-    private static let livenessInterval: Int64 = 500_000_000
+    private static let livenessInterval: Int64 = 200_000_000
     /// How long a worker asked to stop (SIGTERM, or its channel closed) has before SIGKILL.
     private static let stopGraceMilliseconds = 1000
 
-    package init(index: Int, executable: String, logger: Logger) {
+    package init(index: Int, executable: String, recycling: RecyclePolicy = RecyclePolicy(), logger: Logger) {
         self.name = "process-\(index)"
         self.executable = executable
+        self.recycling = recycling
         self.logger = logger
+    }
+
+    /// Sends `signal` to this slot's worker if its pid is `pid`; false when it is not.
+    func signal(pid: Int32, _ signal: Int32) -> Bool {
+        shared.withLock { state in
+            guard state.pid == pid else { return false }
+            return Glibc.kill(pid, signal) == 0
+        }
     }
 
     /// Asks the driver to stop its worker and exit after the job it is running, if any.
@@ -206,8 +278,19 @@ package final class ProcessWorkerSlot: Sendable {
         }
         switch result {
         case .answered(let answer):
-            shared.withLock { $0.tasks &+= 1 }
+            let tasks = shared.withLock { state -> (done: UInt64, limit: UInt64?) in
+                state.tasks &+= 1
+                return (state.tasks, state.taskLimit)
+            }
             job.complete(outcome(answer, pid: current.pid))
+            if let reason = recycleReason(current, tasks: tasks.done, limit: tasks.limit) {
+                logger.info(
+                    "recycling worker",
+                    metadata: ["event": "worker_recycled", "worker": "\(name)", "pid": "\(current.pid)", "reason": "\(reason)"]
+                )
+                stop(current)
+                worker = try? respawn()
+            }
         case .notSent, .died:
             let exit = waitForExit(current)
             let error = WireError(
@@ -224,6 +307,28 @@ package final class ProcessWorkerSlot: Sendable {
             worker = try? respawn()
             job.complete(outcome(.failure(WireError(.timeout, "\(job.workload) did not finish within its deadline on worker \(name) (pid \(current.pid)), which was stopped and replaced")), pid: current.pid))
         }
+    }
+
+    /// Why the worker should be replaced after this task, or nil to keep it.
+    private func recycleReason(_ worker: SpawnedWorker, tasks: UInt64, limit: UInt64?) -> String? {
+        if let limit, tasks >= limit { return "ran \(tasks) tasks (limit \(limit))" }
+        if recycling.maxRSSBytes > 0, let rss = Self.residentBytes(pid: worker.pid), rss > recycling.maxRSSBytes {
+            return "resident memory \(rss / 1024) KiB is above \(recycling.maxRSSBytes / 1024) KiB"
+        }
+        return nil
+    }
+
+    /// A process's resident set size, from /proc/PID/statm (its second field, in pages).
+    static func residentBytes(pid: Int32) -> UInt64? {
+        let descriptor = open("/proc/\(pid)/statm", O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return nil }
+        defer { close(descriptor) }
+        var buffer = [UInt8](repeating: 0, count: 128)
+        let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+        guard count > 0 else { return nil }
+        let fields = buffer[..<count].split(separator: UInt8(ascii: " "))
+        guard fields.count > 1, let pages = UInt64(String(decoding: fields[1], as: UTF8.self)) else { return nil }
+        return pages * UInt64(sysconf(Int32(_SC_PAGESIZE)))
     }
 
     private func outcome(_ result: Result<TaskValue, WireError>, pid: Int32?) -> TaskOutcome {
@@ -273,17 +378,24 @@ package final class ProcessWorkerSlot: Sendable {
             stop(worker, politely: false)
             throw WorkerSpawner.Failure(description: "worker \(executable) (pid \(worker.pid)) did not greet the daemon")
         }
-        shared.withLock { $0.pid = worker.pid; $0.tasks = 0 }
+        shared.withLock { state in
+            state.pid = worker.pid
+            state.tasks = 0
+            state.taskLimit = recycling.taskLimit()
+        }
         logger.info("worker spawned", metadata: ["event": "worker_spawned", "worker": "\(name)", "pid": "\(worker.pid)"])
         return worker
     }
 
     /// Returns how the worker exited when it already has, reaping it; nil while it runs.
     private func reapIfExited(_ worker: SpawnedWorker) -> String? {
-        var status: Int32 = 0
-        let result = Syscall.retryingEINTR { waitpid(worker.pid, &status, WNOHANG) }
-        guard result == worker.pid else { return nil }
-        return Syscall.describeExit(status)
+        shared.withLock { state -> String? in
+            var status: Int32 = 0
+            let result = Syscall.retryingEINTR { waitpid(worker.pid, &status, WNOHANG) }
+            guard result == worker.pid else { return nil }
+            if state.pid == worker.pid { state.pid = nil }
+            return Syscall.describeExit(status)
+        }
     }
 
     /// Waits for a worker whose channel has closed, killing it when it lingers.
@@ -292,16 +404,19 @@ package final class ProcessWorkerSlot: Sendable {
             if let exit = reapIfExited(worker) { return exit }
             usleep(10_000)
         }
-        kill(worker.pid, SIGKILL)
-        var status: Int32 = 0
-        _ = Syscall.retryingEINTR { waitpid(worker.pid, &status, 0) }
-        return Syscall.describeExit(status)
+        Glibc.kill(worker.pid, SIGKILL)
+        return shared.withLock { state in
+            var status: Int32 = 0
+            _ = Syscall.retryingEINTR { waitpid(worker.pid, &status, 0) }
+            if state.pid == worker.pid { state.pid = nil }
+            return Syscall.describeExit(status)
+        }
     }
 
     /// Stops a worker: politely by closing its channel (it exits on EOF), or with SIGTERM;
     /// SIGKILL when it has not exited after the grace period.
     private func stop(_ worker: SpawnedWorker, politely: Bool = true) {
-        if !politely { kill(worker.pid, SIGTERM) }
+        if !politely { Glibc.kill(worker.pid, SIGTERM) }
         close(worker.socket)
         _ = waitForExit(worker)
     }

@@ -1,16 +1,25 @@
 import ConcProtocol
+import Dispatch
 import Foundation
+import Logging
+import NIOCore
 import Synchronization
 
 /// M OS threads started once and parked on a ``JobQueue``; each runs one blocking job at a time.
 /// Resizing starts new threads or asks surplus ones to exit after their current job, so no
 /// accepted job is dropped.
+///
+/// A thread cannot be killed, so a job that runs past its deadline is answered `timeout` at the
+/// deadline by a timer, and its thread is abandoned: a new thread takes its place at once, so the
+/// pool keeps its size, and the old one exits when its job ends, its result thrown away.
 package final class ThreadPool: Pool {
     package let kind = PoolKind.thread
     private let queue: JobQueue
     private let busy = Atomic<Int>(0)
     private let stopped = Countdown(0)
     private let state = Mutex(State())
+    private let abandoned = Atomic<Int>(0)
+    private let logger: Logger
 
     private struct State {
         /// Threads that should exist.
@@ -19,12 +28,15 @@ package final class ThreadPool: Pool {
         var running = 0
         /// Names given so far, so a new thread never reuses the name of one still running.
         var nextIndex = 0
+        /// Set at shutdown: an abandoned thread is then not replaced.
+        var closed = false
     }
 
     /// Creates a pool of `size` threads and a queue of `queueLimit` jobs.
-    package init(size: Int, queueLimit: Int) {
+    package init(size: Int, queueLimit: Int, logger: Logger = Logger(label: "concd.thread-pool")) {
         precondition(size > 0, "a thread pool needs at least one thread")
         self.queue = JobQueue(limit: queueLimit)
+        self.logger = logger
         state.withLock { $0.target = size }
     }
 
@@ -71,10 +83,15 @@ package final class ThreadPool: Pool {
         )
     }
 
+    /// Waits for every thread the pool still counts; abandoned threads are not waited for.
     package func shutdown() async {
+        state.withLock { $0.closed = true }
         queue.close()
         await stopped.wait()
     }
+
+    /// Threads abandoned so far because their job passed its deadline.
+    package var abandonedThreads: Int { abandoned.load(ordering: .relaxed) }
 
     /// Whether this thread is surplus after a shrink; if so it is counted out and must exit.
     private func shouldRetire() -> Bool {
@@ -94,18 +111,84 @@ package final class ThreadPool: Pool {
             case .idle:
                 if shouldRetire() { break loop }
             case .job(let job):
-                busy.add(1, ordering: .relaxed)
-                let outcome: Result<TaskValue, WireError>
-                if job.isExpired {
-                    outcome = .failure(.expiredInQueue(job.workload))
-                } else {
-                    outcome = BlockingWorkload.run(job.workload, remaining: job.remaining())
+                if !run(job, name: name) {
+                    // Abandoned: the timer answered the client, counted this thread out and started
+                    // its replacement; all that is left is to exit.
+                    return
                 }
-                busy.subtract(1, ordering: .relaxed)
-                job.complete(TaskOutcome(result: outcome, worker: name, workerPID: nil))
                 if shouldRetire() { break loop }
             }
         }
         stopped.countDown()
+    }
+
+    /// Runs one job on this thread; returns false when the job passed its deadline first and this
+    /// thread was abandoned.
+    private func run(_ job: Job, name: String) -> Bool {
+        busy.add(1, ordering: .relaxed)
+        if job.isExpired {
+            busy.subtract(1, ordering: .relaxed)
+            job.complete(TaskOutcome(result: .failure(.expiredInQueue(job.workload)), worker: name, workerPID: nil))
+            return true
+        }
+        guard let remaining = job.remaining() else {
+            let result = BlockingWorkload.run(job.workload, remaining: nil)
+            busy.subtract(1, ordering: .relaxed)
+            job.complete(TaskOutcome(result: result, worker: name, workerPID: nil))
+            return true
+        }
+        // sleep and io cut their own waits at the deadline and answer `timeout` themselves; the timer
+        // gives them a moment to, so that a thread is abandoned only for work that cannot stop (cpu).
+        let grace: TimeAmount = job.workload.boundsItsOwnWaits ? .milliseconds(50) : .zero
+        let answered = CompletionGuard()
+        let timer = DispatchWorkItem { [self] in
+            guard answered.claim() else { return }
+            abandon(name: name, job: job)
+        }
+        DispatchQueue.global().asyncAfter(
+            deadline: .now() + .nanoseconds(Int(max(0, (remaining + grace).nanoseconds))),
+            execute: timer
+        )
+        let result = BlockingWorkload.run(job.workload, remaining: remaining)
+        timer.cancel()
+        guard answered.claim() else { return false }
+        busy.subtract(1, ordering: .relaxed)
+        job.complete(TaskOutcome(result: result, worker: name, workerPID: nil))
+        return true
+    }
+
+    /// Answers a job whose deadline passed while `name` ran it, and replaces that thread.
+    private func abandon(name: String, job: Job) {
+        busy.subtract(1, ordering: .relaxed)
+        abandoned.add(1, ordering: .relaxed)
+        let replace = state.withLock { state -> Bool in
+            state.running -= 1
+            return !state.closed && state.running < state.target
+        }
+        // The abandoned thread no longer holds up shutdown: nobody waits for its result.
+        stopped.countDown()
+        if replace { spawnThreads(1) }
+        logger.notice(
+            "task passed its deadline on a thread; answered timeout and replaced the thread",
+            metadata: ["event": "thread_abandoned", "worker": "\(name)", "task": "\(job.workload)"]
+        )
+        job.complete(TaskOutcome(
+            result: .failure(WireError(
+                .timeout,
+                "\(job.workload) did not finish within its deadline on \(name), which was abandoned and replaced"
+            )),
+            worker: name,
+            workerPID: nil
+        ))
+    }
+}
+
+/// Lets exactly one of two racing parties (a job's thread and its deadline timer) deliver the outcome.
+final class CompletionGuard: Sendable {
+    private let done = Atomic(false)
+
+    /// True for the first caller only.
+    func claim() -> Bool {
+        done.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
     }
 }

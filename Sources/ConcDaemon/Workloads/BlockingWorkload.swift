@@ -38,3 +38,14 @@ package enum BlockingWorkload {
         }
     }
 }
+
+extension Workload {
+    /// Whether running it stops by itself at the deadline it is given (sleep and the blocking GET
+    /// cut their waits short); a cpu loop cannot be interrupted.
+    package var boundsItsOwnWaits: Bool {
+        switch self {
+        case .sleep, .io: return true
+        case .cpu, .async, .noop: return false
+        }
+    }
+}
