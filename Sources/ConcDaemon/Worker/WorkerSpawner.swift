@@ -71,12 +71,31 @@ package enum WorkerSpawner {
         argv.append(nil)
         defer { for pointer in argv { free(pointer) } }
 
+        var environment: [UnsafeMutablePointer<CChar>?] = workerEnvironment().map { strdup($0) }
+        environment.append(nil)
+        defer { for pointer in environment { free(pointer) } }
+
         var pid: pid_t = 0
-        let result = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
+        let result = posix_spawn(&pid, executable, &actions, &attributes, argv, environment)
         guard result == 0 else {
             close(parentEnd)
             throw Failure(description: "posix_spawn \(executable) failed: \(String(cString: strerror(result)))")
         }
         return SpawnedWorker(pid: pid, socket: parentEnd)
+    }
+
+    /// The daemon's environment, with Swift's crash backtracer off: a worker that crashes should
+    /// die at once so its task's client hears and its slot is refilled, not spend seconds
+    /// symbolicating. The daemon's log still records how it died.
+    private static func workerEnvironment() -> [String] {
+        var entries: [String] = []
+        var cursor = environ
+        while let entry = cursor.pointee {
+            let text = String(cString: entry)
+            if !text.hasPrefix("SWIFT_BACKTRACE=") { entries.append(text) }
+            cursor += 1
+        }
+        entries.append("SWIFT_BACKTRACE=enable=no")
+        return entries
     }
 }

@@ -233,7 +233,7 @@ final class RawConnection {
             }
             let left = Int32(max(0, deadline.timeIntervalSinceNow * 1000))
             var descriptorSet = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
-            guard left > 0, poll(&descriptorSet, 1, left) > 0 else { return nil }
+            guard poll(&descriptorSet, 1, left) > 0 else { return nil }
             let count = recv(descriptor, &buffer, buffer.count, 0)
             guard count > 0 else { return nil }
             pending.append(contentsOf: buffer[..<count])
