@@ -284,6 +284,39 @@ else
   fi
 fi
 
+# e2. restart under load: with concd.socket holding the listening socket, connections made while
+# concd restarts wait in its backlog, in-flight tasks drain, and a task refused as shutting_down is
+# resent by concctl. Two clients run through the restart: one short task per connection, and
+# batches of 20 concurrent tasks of 300 ms (so some are in flight when SIGTERM lands).
+step="e2. systemctl restart concd during continuous submissions -> 0 failed"
+in_box_t 30 systemctl start concd.socket concd.service 2>/dev/null
+pid_before=$(prop concd MainPID)
+in_box rm -f /run/e2e-load-*.out /run/e2e-load-*.err
+load_script='
+  out=$1; shift; ok=0; bad=0; end=$(( $(date +%s) + 8 ))
+  while [ "$(date +%s)" -lt "$end" ]; do
+    if concctl submit "$@" >/dev/null 2>>"$out.err"; then ok=$((ok + 1)); else bad=$((bad + 1)); fi
+  done
+  echo "$ok $bad" > "$out.out"'
+in_box_t 60 sh -c "$load_script" sh /run/e2e-load-single cpu 100000 &
+single_pid=$!
+in_box_t 60 sh -c "$load_script" sh /run/e2e-load-batch sleep 300 --count 20 &
+batch_pid=$!
+sleep 3
+restart_output=$(in_box_t 60 systemctl restart concd.service 2>&1)
+wait "$single_pid" "$batch_pid"
+single=$(in_box cat /run/e2e-load-single.out 2>/dev/null); batch=$(in_box cat /run/e2e-load-batch.out 2>/dev/null)
+pid_after=$(prop concd MainPID)
+if [ -z "$single" ] || [ -z "$batch" ]; then
+  fail "$step" "a load client did not finish (single='$single' batch='$batch')"
+elif [ "$pid_after" = "$pid_before" ] || [ -z "$pid_after" ] || [ "$pid_after" = 0 ]; then
+  fail "$step" "concd was not restarted (MainPID $pid_before -> $pid_after)${restart_output:+ ($restart_output)}"
+elif [ "${single#* }" = 0 ] && [ "${batch#* }" = 0 ] && [ "${single% *}" -gt 0 ] && [ "${batch% *}" -gt 0 ]; then
+  pass "$step" "MainPID $pid_before -> $pid_after; ${single% *} single submissions and ${batch% *} batches of 20 (ok failed: '$single', '$batch')"
+else
+  fail "$step" "ok/failed: single '$single', batch '$batch'; errors: $(in_box sh -c 'cat /run/e2e-load-*.err' 2>/dev/null | sort | uniq -c | head -5 | tr '\n' ' ')"
+fi
+
 # f. watchdog: a stopped daemon is restarted. concd.socket is stopped first so that this check
 # does not depend on the outcome of the last one.
 step="f. watchdog restarts a SIGSTOPped concd within 60 s"
