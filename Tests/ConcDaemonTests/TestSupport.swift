@@ -55,6 +55,10 @@ extension Result where Failure == WireError {
         if case .success(let value) = self { return value }
         return nil
     }
+    var error: WireError? {
+        if case .failure(let error) = self { return error }
+        return nil
+    }
 }
 
 /// Starts a loopback HTTP server for the duration of `body`.

@@ -22,12 +22,29 @@ import ConcDaemon
         let pool = ThreadPool(size: 4, queueLimit: 16)
         try await pool.start()
         async let outcomes = withThrowingTaskGroup(of: TaskOutcome.self) { group in
-            for _ in 0..<4 { group.addTask { try await run(.sleep(milliseconds: 400), on: pool) } }
+            for _ in 0..<4 { group.addTask { try await run(.sleep(milliseconds: 1500), on: pool) } }
             return try await group.reduce(into: [TaskOutcome]()) { $0.append($1) }
         }
         #expect(await eventually(within: 5) { pool.snapshot().busy == 4 })
         let workers = Set(try await outcomes.map(\.worker))
         #expect(workers.count == 4)
+        await pool.shutdown()
+    }
+
+    @Test func aThreadStuckPastItsDeadlineIsAbandonedAndReplaced() async throws {
+        let pool = ThreadPool(size: 2, queueLimit: 16)
+        try await pool.start()
+        // A cpu loop cannot be interrupted: about a second of work against a 50 ms deadline.
+        let stuck = try await run(.cpu(n: 1_000_000_000), on: pool, timeoutMilliseconds: 50)
+        #expect(stuck.result.error?.code == .timeout)
+        #expect(stuck.result.error?.message.contains("abandoned and replaced") == true)
+        #expect(pool.abandonedThreads == 1)
+        #expect(pool.snapshot().size == 2 && pool.snapshot().busy == 0)
+        // Both threads are free while the abandoned one still loops: two jobs run side by side.
+        async let first = run(.sleep(milliseconds: 300), on: pool)
+        async let second = run(.sleep(milliseconds: 300), on: pool)
+        let workers = Set(try await [first, second].map(\.worker))
+        #expect(workers.count == 2 && !workers.contains(stuck.worker))
         await pool.shutdown()
     }
 
