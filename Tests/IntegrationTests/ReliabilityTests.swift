@@ -14,6 +14,7 @@ extension BinaryLevelTests {
             let victim = try #require(waitForBusyWorkers(daemon, count: 2).first)
             let before = try processWorkers(daemon)
             // Which task the victim runs is not known; kill it and check each reply on its own terms.
+            let killedAt = Date()
             kill(victim.pid, SIGKILL)
             var replies: [Int: [String: Any]] = [:]
             for _ in 0..<2 {
@@ -31,6 +32,7 @@ extension BinaryLevelTests {
                 #expect(failure["worker_pid"] as? Int == Int(victim.pid))
             }
             let after = try waitForFullPool(daemon, size: 2, excluding: victim.pid)
+            print("respawn: the process pool was whole again \(Int(Date().timeIntervalSince(killedAt) * 1000)) ms after SIGKILL (polled through concctl status)")
             #expect(Set(after.map(\.name)) == Set(before.map(\.name)), "the replacement keeps the slot's name")
         }
 

@@ -223,6 +223,28 @@ else
   fi
 fi
 
+# b2. admin commands: root (and the daemon's user) may, a member of group concd may not; the
+# journal records both with the caller's uid
+step="b2. admin: root may resize, a member of group concd is refused (exit 7), both audited"
+if [ -z "$concd_gid" ]; then
+  fail "$step" "no group concd in the box"
+else
+  as_root=$(in_box_t 30 concctl resize thread 9 2>&1); root_rc=$?
+  as_member=$(in_box_t 30 setpriv --reuid=65534 --regid=65534 --groups="$concd_gid" concctl resize thread 3 2>&1); member_rc=$?
+  audited() {
+    in_box journalctl --no-pager -u concd CONCD_EVENT=admin -o json 2>/dev/null | grep -q '"CONCD_CALLER_UID" *: *"65534"' &&
+      in_box journalctl --no-pager -u concd CONCD_EVENT=admin CONCD_OUTCOME=done -o json 2>/dev/null | grep -q '"CONCD_CALLER_UID" *: *"0"'
+  }
+  # pools come in the order process, thread, async, and only pools have a "size"
+  threads=$(in_box_t 10 concctl status --json 2>/dev/null | grep -o '"size": *[0-9]*' | sed -n 2p | grep -o '[0-9]*$')
+  if [ $root_rc -eq 0 ] && [ $member_rc -eq 7 ] && wait_for 10 audited && [ "$threads" = 9 ]; then
+    pass "$step" "root: $as_root; member: exit 7; thread pool size $threads"
+  else
+    fail "$step" "root exit $root_rc ($as_root); member exit $member_rc ($as_member); thread pool size '$threads'; journal: $(in_box journalctl --no-pager -u concd CONCD_EVENT=admin -n 3 2>&1 | tr '\n' ' ')"
+  fi
+  in_box_t 30 concctl resize thread 8 >/dev/null 2>&1
+fi
+
 # c. a metrics record per pool in the journal
 step="c. journalctl -u concd CONCD_POOL=process -o json has a metrics record"
 has_metrics() { in_box journalctl --no-pager -u concd CONCD_POOL=process -o json 2>/dev/null | grep -q '"CONCD_POOL" *: *"process"'; }
