@@ -12,10 +12,17 @@ package final class Dispatcher: Sendable {
     private let accepting = Atomic(true)
     private let started = NIODeadline.now()
     private let socketPath: String
+    /// The Prometheus metrics of this daemon (Dispatcher+Visibility.swift).
+    package let prometheus: PrometheusExporter
 
     package init(pools: [any Pool], socketPath: String) {
         self.pools = Dictionary(uniqueKeysWithValues: pools.map { ($0.kind, $0) })
-        self.counters = Dictionary(uniqueKeysWithValues: pools.map { ($0.kind, PoolCounters()) })
+        let prometheus = PrometheusExporter(pools: pools.map(\.kind))
+        self.prometheus = prometheus
+        self.counters = Dictionary(uniqueKeysWithValues: pools.map { pool in
+            let kind = pool.kind
+            return (kind, PoolCounters { prometheus.recordTask(pool: kind, wallMicroseconds: $0) })
+        })
         self.socketPath = socketPath
     }
 
@@ -28,6 +35,8 @@ package final class Dispatcher: Sendable {
             reply(Reply(id: request.id, ok: true, status: status()))
         case .submit(let submission):
             submit(submission, id: request.id, reply: reply)
+        case .metrics:
+            reply(Reply(id: request.id, ok: true, metrics: metricsExposition()))
         }
     }
 
@@ -104,12 +113,12 @@ package final class Dispatcher: Sendable {
                 workers: snapshot.workers
             )
         }
-        return DaemonStatus(
+        return withVisibility(DaemonStatus(
             pid: getpid(),
             version: Daemon.version,
             uptimeSeconds: Double((NIODeadline.now() - started).nanoseconds) / 1e9,
             socket: socketPath,
             pools: poolStatuses
-        )
+        ))
     }
 }

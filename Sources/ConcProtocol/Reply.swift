@@ -22,19 +22,21 @@ public struct Reply: Codable, Sendable, Equatable {
     public var status: DaemonStatus?
     /// On failure: what went wrong.
     public var error: WireError?
+    /// For `metrics`: the Prometheus text exposition (format 0.0.4).
+    public var metrics: String?
 
     enum CodingKeys: String, CodingKey {
         case id, ok, value, kind, pool, worker
         case workerPID = "worker_pid"
         case wallMicroseconds = "wall_us"
-        case version, status, error
+        case version, status, error, metrics
     }
 
     /// Creates a reply; fields left `nil` are omitted on the wire.
     public init(
         id: UInt64?, ok: Bool, value: TaskValue? = nil, kind: WorkloadKind? = nil, pool: PoolKind? = nil,
         worker: String? = nil, workerPID: Int32? = nil, wallMicroseconds: UInt64? = nil, version: Int? = nil,
-        status: DaemonStatus? = nil, error: WireError? = nil
+        status: DaemonStatus? = nil, error: WireError? = nil, metrics: String? = nil
     ) {
         self.id = id
         self.ok = ok
@@ -47,6 +49,7 @@ public struct Reply: Codable, Sendable, Equatable {
         self.version = version
         self.status = status
         self.error = error
+        self.metrics = metrics
     }
 
     /// A failure reply.

@@ -13,6 +13,8 @@ public struct Request: Sendable, Equatable {
         case status
         /// Runs a workload on a pool.
         case submit(Submission)
+        /// Reports the daemon's metrics in the Prometheus text format.
+        case metrics
     }
 
     /// Creates a request.

@@ -33,6 +33,7 @@ public enum RequestCodec {
         switch request.operation {
         case .ping: wire.op = "ping"
         case .status: wire.op = "status"
+        case .metrics: wire.op = "metrics"
         case .submit(let submission):
             wire.op = "submit"
             wire.kind = submission.workload.kind.rawValue
@@ -147,13 +148,14 @@ struct WireRequest: Codable {
         if let v, v != ProtocolLimits.version {
             throw WireError(.unsupportedVersion, "protocol version \(v) is not supported; this daemon speaks \(ProtocolLimits.version)")
         }
-        guard let op else { throw WireError(.badRequest, "field 'op' is missing (ping, status or submit)") }
+        guard let op else { throw WireError(.badRequest, "field 'op' is missing (ping, status, metrics or submit)") }
         switch op {
         case "ping": return Request(id: id, operation: .ping)
         case "status": return Request(id: id, operation: .status)
+        case "metrics": return Request(id: id, operation: .metrics)
         case "submit": return Request(id: id, operation: .submit(try submission()))
         default:
-            throw WireError(.unknownOperation, "unknown op '\(op)'; this daemon knows ping, status and submit")
+            throw WireError(.unknownOperation, "unknown op '\(op)'; this daemon knows ping, status, metrics and submit")
         }
     }
 
