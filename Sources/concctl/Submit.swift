@@ -7,8 +7,11 @@ struct Submit: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a workload on a pool and print its result, pool, worker and wall time.",
         discussion: """
-            Kinds: cpu N (count += i for i in 0..<N), io URL (blocking GET), async URL (async GET),
-            sleep MS, noop. Each runs on its natural pool unless --pool says otherwise.
+            Kinds: cpu N (count += i for i in 0..<N), io URL (blocking GET),
+            async URL (async GET), sleep MS, noop. Each runs on its natural
+            pool unless --pool says otherwise. With --count above 1 and stderr
+            on a terminal, a progress bar is drawn on stderr and erased at the
+            end (never with --json, never into a pipe or file).
 
             Examples:
               concctl submit cpu 10000000
@@ -80,11 +83,16 @@ struct Submit: AsyncParsableCommand {
         let replies: [Reply]
         do {
             let client = try await ConcClient.connect(socketPath: socketPath)
+            var progress = ProgressBar.make(total: count, json: json)
             replies = try await withThrowingTaskGroup(of: Reply.self) { group in
                 for _ in 0..<count {
                     group.addTask { try await client.submit(submission) }
                 }
-                return try await group.reduce(into: []) { $0.append($1) }
+                defer { progress?.finish() }
+                return try await group.reduce(into: []) { replies, reply in
+                    replies.append(reply)
+                    progress?.advance(ok: reply.ok)
+                }
             }
             await client.close()
         } catch let error as ConcClientError {
