@@ -131,7 +131,7 @@ say "box $box is up (PID 1 is $boot_output on the host); systemd $(in_box system
 # Install inside the box. The box mounts fresh tmpfs on /tmp, /run and /var/tmp, so a clone or a
 # build below those (CI may clone anywhere) is not visible inside: copy in what install needs.
 stage=/var/lib/concd-e2e
-tar -C "$repo" -cf - Makefile systemd etc | in_box sh -c "mkdir -p $stage/src && tar -C $stage/src -xf -"
+tar -C "$repo" -cf - Makefile systemd etc share | in_box sh -c "mkdir -p $stage/src && tar -C $stage/src -xf -"
 tar -C "$builddir" -cf - concd concctl loopback-http | in_box sh -c "mkdir -p $stage/bin && tar -C $stage/bin -xf -"
 repo=$stage/src
 builddir=$stage/bin
