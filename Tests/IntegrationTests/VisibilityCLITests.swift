@@ -163,6 +163,8 @@ extension BinaryLevelTests {
             #expect(svg.elements(class: "axis-line").count == 2)
             #expect(Set(svg.texts(class: "pool-label")) == ["process", "thread", "async"])
             #expect(svg.texts(class: "legend-label").count == 3)
+            #expect(svg.texts(class: "speedup-label").count == 3)
+            #expect(svg.texts(class: "speedup-label").allSatisfy { $0.hasSuffix("× speed-up") })
             let bars = svg.elements(class: "bar")
             #expect(bars.count == 9)
             // Heights are proportional to the values the JSON reports, on one scale for all bars.

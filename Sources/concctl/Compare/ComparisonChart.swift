@@ -19,7 +19,7 @@ enum ComparisonChart {
         Series(key: "cpu", legend: "CPU time used", colour: "#e07b39", value: \.cpuSeconds),
     ]
 
-    static let width = 760.0
+    static let width = 820.0
     static let height = 460.0
     static let plotLeft = 90.0
     static let plotRight = 540.0
@@ -29,7 +29,8 @@ enum ComparisonChart {
     static func svg(_ comparison: Comparison) -> String {
         let largest = comparison.pools.flatMap { pool in series.map { $0.value(pool) } }.max() ?? 0
         let unit = TimeUnit.fitting(largest)
-        let axis = Axis(maximum: largest * unit.scale)
+        // Headroom above the tallest bar for its group's two-line label.
+        let axis = Axis(maximum: largest * unit.scale * 1.15)
         var out: [String] = []
         out.append(##"<?xml version="1.0" encoding="UTF-8"?>"##)
         out.append(
@@ -87,7 +88,10 @@ enum ComparisonChart {
             }
             let centre = plotLeft + groupWidth * (Double(index) + 0.5)
             out.append(
-                ##"<text class="speedup-label" x="\##(n(centre))" y="\##(n(tallest - 8))" text-anchor="middle">\##(Format.rounded(pool.speedup))x speed-up, \##(Format.rounded(pool.parallelism)) cores</text>"##
+                ##"<text class="speedup-label" x="\##(n(centre))" y="\##(n(tallest - 24))" text-anchor="middle" font-weight="bold">\##(Format.rounded(pool.speedup))× speed-up</text>"##
+            )
+            out.append(
+                ##"<text class="parallelism-label" x="\##(n(centre))" y="\##(n(tallest - 8))" text-anchor="middle" fill="#555555">\##(Format.rounded(pool.parallelism)) cores busy</text>"##
             )
         }
         out.append("</g>")
