@@ -10,7 +10,8 @@ struct PoolComparison: Codable, Equatable {
     var count: Int
     /// Tasks that failed (of `count`).
     var errors: Int
-    /// Wall time of one task run alone on this pool just before, as the client saw it.
+    /// Wall time of one task run alone on this pool just before, as the client saw it (the median
+    /// of three runs when a run takes under a second).
     var oneTaskSeconds: Double
     /// `count` × `oneTaskSeconds`: how long the tasks would take one after another.
     var serialSeconds: Double
