@@ -251,7 +251,13 @@ extension BinaryLevelTests {
             }
             let manual = try String(contentsOf: repository.appendingPathComponent("share/man/concctl.1"), encoding: .utf8)
             for command in ["submit", "status", "top", "compare", "metrics", "ping", "bench"] {
-                #expect(manual.contains(command), "concctl.1 does not mention \(command); run make man")
+                #expect(manual.contains(".It Em \(command)"), "concctl.1 does not describe \(command); run make man")
+                // Every option the command's help lists is in the manual, so a new option cannot go unnoticed.
+                let help = try runCommand(concctl, [command, "--help"]).stdout
+                for line in help.split(separator: "\n") where line.hasPrefix("  --") {
+                    let option = line.dropFirst(4).prefix { $0.isLetter || $0 == "-" }
+                    #expect(manual.contains("Fl -\(option)"), "concctl.1 lacks --\(option) of \(command); run make man")
+                }
             }
         }
 
