@@ -45,12 +45,16 @@ final class Terminal: Sendable {
         }
     }
 
-    /// Replaces the screen's content with `lines`, cut to the terminal's width.
+    /// Replaces the screen's content with `lines`, cut to the terminal's width. Each line is
+    /// overwritten in place and erased to its end, then the rest of the screen, so nothing flickers.
     func draw(_ lines: [String]) {
         let width = Self.columns()
-        let body = lines.map { line in line.count > width ? String(line.prefix(width)) : line }
-        Self.write("\u{1B}[H\u{1B}[2J" + body.joined(separator: "\r\n") + "\r\n")
+        let body = lines.map { line in (line.count > width ? String(line.prefix(width)) : line) + "\u{1B}[K" }
+        Self.write(Self.home + body.joined(separator: "\r\n") + "\r\n\u{1B}[J")
     }
+
+    /// The cursor to the top left corner; each frame starts with it.
+    static let home = "\u{1B}[H"
 
     /// The terminal's width, 80 when unknown.
     static func columns() -> Int {
