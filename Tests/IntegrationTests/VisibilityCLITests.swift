@@ -199,6 +199,10 @@ extension BinaryLevelTests {
                 #expect(result.status == 64, "\(arguments): \(result.status)")
                 #expect(result.stderr.contains(sentence), "\(arguments): \(result.stderr)")
             }
+            // A file that cannot be created is refused before anything runs (73, EX_CANTCREAT).
+            let plot = try daemon.concctl("compare", "cpu", "10", "--plot", "/proc/self/chart.svg")
+            #expect(plot.status == 73 && plot.stdout.isEmpty, "\(plot.status) \(plot.stdout)")
+            #expect(plot.stderr.contains("cannot write /proc/self/chart.svg: "), "\(plot.stderr)")
             let unreachable = try daemon.concctl("compare", "io", "http://127.0.0.1:1/", "--count", "2", "--json")
             #expect(unreachable.status == 1, "\(unreachable.stderr)")
             let pools = try #require(json(unreachable.stdout)?["pools"] as? [[String: Any]])

@@ -73,12 +73,18 @@ struct Compare: AsyncParsableCommand {
             guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
                 throw ValidationError("--plot: the directory \(folder) does not exist")
             }
-            guard access(folder, W_OK) == 0 else { throw ValidationError("--plot: cannot write into \(folder)") }
         }
     }
 
     func run() async throws {
         let workload = try Workload.parse(kind: kind, argument: argument)
+        let plotFile = plot.map(PlotFile.init)
+        do {
+            try plotFile?.checkWritable()
+        } catch {
+            printError("concctl: --plot: \(error)")
+            throw ExitCode(ExitStatus.cannotCreate)
+        }
         let timeoutMilliseconds = timeout.map { max(1, Int64(($0 * 1000).rounded())) }
         var results: [PoolComparison] = []
         var firstFailure: ErrorCode?
@@ -103,14 +109,14 @@ struct Compare: AsyncParsableCommand {
         } else {
             print(Self.table(comparison))
         }
-        if let plot {
+        if let plotFile {
             do {
-                try ComparisonChart.svg(comparison).write(toFile: plot, atomically: true, encoding: .utf8)
+                try plotFile.write(ComparisonChart.svg(comparison))
             } catch {
-                printError("concctl: cannot write \(plot): \(error.localizedDescription)")
+                printError("concctl: --plot: \(error)")
                 throw ExitCode(ExitStatus.cannotCreate)
             }
-            if !json { print("chart written to \(plot)") }
+            if !json { print("chart written to \(plotFile.path)") }
         }
         if let firstFailure { throw ExitCode(ExitStatus.code(for: firstFailure)) }
     }
