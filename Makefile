@@ -4,6 +4,11 @@ SYSCONFDIR ?= /etc
 BINDIR ?= $(PREFIX)/bin
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+DATADIR ?= $(PREFIX)/share
+MANDIR ?= $(DATADIR)/man
+BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
+ZSHCOMPDIR ?= $(DATADIR)/zsh/site-functions
+FISHCOMPDIR ?= $(DATADIR)/fish/vendor_completions.d
 DESTDIR ?=
 SWIFT ?= swift
 # What users run (the demo, `make install`) is a release build with the Swift runtime linked in
@@ -15,7 +20,7 @@ SWIFT_BUILD_FLAGS ?= -c release --static-swift-stdlib --scratch-path $(STATIC_SC
 # Where the release binaries are; the demo runs them and `make install` copies them from here.
 BUILDDIR ?= $(STATIC_SCRATCH)/release
 
-.PHONY: all deps build demo test test-e2e bench install uninstall clean
+.PHONY: all deps build demo test test-e2e bench completions man install uninstall clean
 
 all: build
 
@@ -48,6 +53,26 @@ test-e2e:
 	E2E_BUILDDIR=$(abspath $(BUILDDIR)) Tests/e2e/systemd-e2e.sh
 
 # ---------------------------------------------------------------------------------------------
+# Shell completions and man pages are generated from the argument-parser definitions and committed
+# under share/, so that `make install` (also inside the e2e box) needs no Swift tool. These targets
+# regenerate them; a test fails when the committed completions are stale.
+completions:
+	$(SWIFT) build -c release --product concctl
+	@set -e; bin="$$($(SWIFT) build -c release --show-bin-path)/concctl"; \
+	"$$bin" --generate-completion-script bash > share/completions/concctl.bash; \
+	"$$bin" --generate-completion-script zsh > share/completions/_concctl; \
+	"$$bin" --generate-completion-script fish > share/completions/concctl.fish; \
+	echo "wrote share/completions/concctl.bash, _concctl, concctl.fish"
+
+# swift-argument-parser's generate-manual plugin (works offline: it builds from the checkouts).
+man:
+	$(SWIFT) package plugin generate-manual --configuration release
+	@set -e; for tool in concctl concd; do \
+	    cp ".build/plugins/GenerateManual/outputs/$$tool/$$tool.1" "share/man/$$tool.1"; \
+	    echo "wrote share/man/$$tool.1"; \
+	done
+
+# ---------------------------------------------------------------------------------------------
 # install / uninstall. PREFIX, SYSCONFDIR and DESTDIR are honoured; SKIP_BUILD=1 installs what
 # is already in $(BUILDDIR). Outside DESTDIR installs, the concd group is created with
 # systemd-sysusers and systemd is told about the new units, when those exist.
@@ -56,6 +81,12 @@ installed_unit = $(DESTDIR)$(UNITDIR)/concd.service
 installed_socket = $(DESTDIR)$(UNITDIR)/concd.socket
 installed_sysusers = $(DESTDIR)$(SYSUSERSDIR)/concd.conf
 installed_config = $(DESTDIR)$(SYSCONFDIR)/concd/concd.yaml
+# What share/ holds, and where each goes.
+shared_files = share/completions/concctl.bash:$(BASHCOMPDIR)/concctl \
+	share/completions/_concctl:$(ZSHCOMPDIR)/_concctl \
+	share/completions/concctl.fish:$(FISHCOMPDIR)/concctl.fish \
+	share/man/concctl.1:$(MANDIR)/man1/concctl.1 \
+	share/man/concd.1:$(MANDIR)/man1/concd.1
 
 install: $(if $(filter 1,$(SKIP_BUILD)),,build)
 	@set -e; \
@@ -67,6 +98,12 @@ install: $(if $(filter 1,$(SKIP_BUILD)),,build)
 	echo "installed $(DESTDIR)$(BINDIR)/concd"; \
 	install -m 0755 "$(BUILDDIR)/concctl" "$(DESTDIR)$(BINDIR)/concctl"; \
 	echo "installed $(DESTDIR)$(BINDIR)/concctl"; \
+	for pair in $(shared_files); do \
+	    source="$${pair%%:*}"; target="$(DESTDIR)$${pair#*:}"; \
+	    install -d -m 0755 "$$(dirname "$$target")"; \
+	    install -m 0644 "$$source" "$$target"; \
+	    echo "installed $$target"; \
+	done; \
 	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' systemd/concd.service.in > "$(installed_unit).tmp"; \
 	chmod 0644 "$(installed_unit).tmp"; mv -f "$(installed_unit).tmp" "$(installed_unit)"; \
 	echo "installed $(installed_unit)"; \
@@ -98,6 +135,10 @@ uninstall:
 	    echo "stopped   concd.service and concd.socket"; \
 	fi; \
 	for file in "$(DESTDIR)$(BINDIR)/concd" "$(DESTDIR)$(BINDIR)/concctl" "$(installed_unit)" "$(installed_socket)" "$(installed_sysusers)"; do \
+	    if [ -e "$$file" ]; then rm -f "$$file"; echo "removed   $$file"; fi; \
+	done; \
+	for pair in $(shared_files); do \
+	    file="$(DESTDIR)$${pair#*:}"; \
 	    if [ -e "$$file" ]; then rm -f "$$file"; echo "removed   $$file"; fi; \
 	done; \
 	if [ -e "$(installed_config)" ]; then \

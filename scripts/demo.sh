@@ -35,7 +35,13 @@ ctl submit io "$url/delay/100" --count 8
 ctl submit io "$url/delay/100" --count 8 --pool process
 echo; echo "== async I/O: 1000 concurrent HTTP GETs that each wait 100 ms =="
 ctl submit async "$url/delay/100" --count 1000
+echo; echo "== side by side: one workload on every pool that can run it (concctl compare --plot FILE.svg draws it) =="
+ctl compare cpu 10000000 --count 4
+ctl compare io "$url/delay/100" --count 8
+ctl compare sleep 100 --count 8
 ctl status
+echo; echo "\$ concctl metrics | grep _total    # Prometheus text; concd --metrics-listen HOST:PORT serves it over HTTP"
+"$bin/concctl" --socket "$socket" metrics | grep _total
 echo; echo "stopping concd (SIGTERM)"
 kill -TERM "$concd_pid"; wait "$concd_pid"; concd_pid=""
 echo "concd exited cleanly; its log:"

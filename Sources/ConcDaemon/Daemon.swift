@@ -21,6 +21,7 @@ public final class Daemon: Sendable {
     private let ready = Countdown(1)
     private let running = Mutex<Running?>(nil)
     private let stopRequested = Mutex(false)
+    private let metricsListener = Mutex<ListenAddress?>(nil)
 
     /// What exists once the daemon is up.
     private struct Running: Sendable {
@@ -91,6 +92,16 @@ public final class Daemon: Sendable {
             reload: { [self] in await reload() },
             shutdown: { [self] in await shutdown() }
         ))
+        var metricsServer: MetricsHTTPServer?
+        if let address = configuration.metricsListen {
+            do {
+                metricsServer = try await MetricsHTTPServer.bind(address: address, dispatcher: dispatcher, group: eventLoops, logger: logger)
+                metricsListener.withLock { $0 = metricsServer?.address }
+            } catch {
+                for pool in pools { await pool.shutdown() }
+                throw MetricsHTTPServer.BindError(address: address, reason: "\(error)")
+            }
+        }
         let server: ControlServer
         do {
             server = try await ControlServer.bind(
@@ -120,7 +131,7 @@ public final class Daemon: Sendable {
         // accepting, then the pools drain.
         let drain = DrainExtender(dispatcher: dispatcher, notifier: notifier)
         let services: [any Service] =
-            pools.map { PoolService(pool: $0, logger: logger) } + [server] + reporters
+            pools.map { PoolService(pool: $0, logger: logger) } + [server] + (metricsServer.map { [$0] } ?? []) + reporters
             + [SystemdLifecycle(notifier: notifier, drain: drain, logger: logger)]
         let serviceGroup = ServiceGroup(
             configuration: .init(services: services, logger: logger)
@@ -146,6 +157,11 @@ public final class Daemon: Sendable {
     /// Returns once every pool is warm and the control socket accepts.
     public func waitUntilReady() async {
         await ready.wait()
+    }
+
+    /// Where the Prometheus listener listens once the daemon is ready (`nil` without one).
+    public var metricsAddress: ListenAddress? {
+        metricsListener.withLock { $0 }
     }
 
     /// Starts a graceful shutdown, as SIGTERM would.

@@ -75,7 +75,7 @@ extension Dispatcher {
                 return
             }
             finish(processes.kill(workerPID: pid))
-        case .ping, .status, .submit:
+        case .ping, .status, .submit, .metrics:
             preconditionFailure("\(operation.name) is not an admin operation")
         }
     }

@@ -15,6 +15,8 @@ package final class Dispatcher: Sendable {
     private let socketPath: String
     let logger: Logger
     let daemonControl = Mutex<DaemonControl?>(nil)
+    /// The Prometheus metrics of this daemon (Dispatcher+Visibility.swift).
+    package let prometheus: PrometheusExporter
 
     /// How many workers one task may kill before it is reported as poisonous and not run again.
     package static let poisonDeaths = 3
@@ -34,7 +36,12 @@ package final class Dispatcher: Sendable {
 
     package init(pools: [any Pool], socketPath: String, logger: Logger = Logger(label: "concd")) {
         self.pools = Dictionary(uniqueKeysWithValues: pools.map { ($0.kind, $0) })
-        self.counters = Dictionary(uniqueKeysWithValues: pools.map { ($0.kind, PoolCounters()) })
+        let prometheus = PrometheusExporter(pools: pools.map(\.kind))
+        self.prometheus = prometheus
+        self.counters = Dictionary(uniqueKeysWithValues: pools.map { pool in
+            let kind = pool.kind
+            return (kind, PoolCounters { prometheus.recordTask(pool: kind, wallMicroseconds: $0) })
+        })
         self.socketPath = socketPath
         self.logger = logger
     }
@@ -57,6 +64,8 @@ package final class Dispatcher: Sendable {
             reply(Reply(id: request.id, ok: true, status: status()))
         case .submit(let submission):
             submit(submission, id: request.id, reply: reply)
+        case .metrics:
+            reply(Reply(id: request.id, ok: true, metrics: metricsExposition()))
         case .resize, .reload, .shutdown, .killWorker:
             preconditionFailure("admin operations are handled above")
         }
@@ -199,12 +208,12 @@ package final class Dispatcher: Sendable {
                 workers: snapshot.workers
             )
         }
-        return DaemonStatus(
+        return withVisibility(DaemonStatus(
             pid: getpid(),
             version: Daemon.version,
             uptimeSeconds: Double((NIODeadline.now() - started).nanoseconds) / 1e9,
             socket: socketPath,
             pools: poolStatuses
-        )
+        ))
     }
 }

@@ -10,9 +10,11 @@ public struct DaemonStatus: Codable, Sendable, Equatable {
     public var socket: String
     /// One entry per pool, in the order process, thread, async.
     public var pools: [PoolStatus]
+    /// CPU time used so far by the daemon and its live worker processes; absent from older daemons.
+    public var cpu: CPUUsage?
 
     enum CodingKeys: String, CodingKey {
-        case pid, version, socket, pools
+        case pid, version, socket, pools, cpu
         case uptimeSeconds = "uptime_s"
     }
 
@@ -46,10 +48,21 @@ public struct PoolStatus: Codable, Sendable, Equatable {
     public var failed: UInt64
     /// For the process pool: each worker.
     public var workers: [WorkerStatus]?
+    /// Submissions the pool refused (busy, shutting down); absent from older daemons.
+    public var rejected: UInt64?
+    /// Tasks finished per second over the last few seconds (``RecentWindow/seconds``).
+    public var tasksPerSecond: Double?
+    /// Median wall time, in microseconds, of the tasks finished in that window (0 when none).
+    public var p50Microseconds: UInt64?
+    /// 99th-percentile wall time, in microseconds, of the tasks finished in that window (0 when none).
+    public var p99Microseconds: UInt64?
 
     enum CodingKeys: String, CodingKey {
-        case kind, size, busy, idle, queued, completed, failed, workers
+        case kind, size, busy, idle, queued, completed, failed, workers, rejected
         case queueLimit = "queue_limit"
+        case tasksPerSecond = "tasks_per_s"
+        case p50Microseconds = "p50_us"
+        case p99Microseconds = "p99_us"
     }
 
     /// Creates a pool's counters.

@@ -26,19 +26,22 @@ public struct Reply: Codable, Sendable, Equatable {
     public var detail: String?
     /// On failure: what went wrong.
     public var error: WireError?
+    /// For `metrics`: the Prometheus text exposition (format 0.0.4).
+    public var metrics: String?
 
     enum CodingKeys: String, CodingKey {
         case id, ok, value, kind, pool, worker
         case workerPID = "worker_pid"
         case wallMicroseconds = "wall_us"
-        case version, status, error, attempts, detail
+        case version, status, error, attempts, detail, metrics
     }
 
     /// Creates a reply; fields left `nil` are omitted on the wire.
     public init(
         id: UInt64?, ok: Bool, value: TaskValue? = nil, kind: WorkloadKind? = nil, pool: PoolKind? = nil,
         worker: String? = nil, workerPID: Int32? = nil, wallMicroseconds: UInt64? = nil, version: Int? = nil,
-        status: DaemonStatus? = nil, error: WireError? = nil, attempts: Int? = nil, detail: String? = nil
+        status: DaemonStatus? = nil, error: WireError? = nil, attempts: Int? = nil, detail: String? = nil,
+        metrics: String? = nil
     ) {
         self.attempts = attempts
         self.detail = detail
@@ -53,6 +56,7 @@ public struct Reply: Codable, Sendable, Equatable {
         self.version = version
         self.status = status
         self.error = error
+        self.metrics = metrics
     }
 
     /// A failure reply.

@@ -22,10 +22,13 @@ public struct Request: Sendable, Equatable {
         /// Admin: SIGKILLs one process worker; the pool replaces it.
         case killWorker(pid: Int32)
 
+        /// Reports the daemon's metrics in the Prometheus text format.
+        case metrics
+
         /// Whether only root or the daemon's own user may ask for it.
         public var isAdmin: Bool {
             switch self {
-            case .ping, .status, .submit: return false
+            case .ping, .status, .submit, .metrics: return false
             case .resize, .reload, .shutdown, .killWorker: return true
             }
         }
@@ -36,6 +39,7 @@ public struct Request: Sendable, Equatable {
             case .ping: return "ping"
             case .status: return "status"
             case .submit: return "submit"
+            case .metrics: return "metrics"
             case .resize: return "resize"
             case .reload: return "reload"
             case .shutdown: return "shutdown"

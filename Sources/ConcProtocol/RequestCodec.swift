@@ -31,7 +31,7 @@ public enum RequestCodec {
         wire.v = ProtocolLimits.version
         wire.id = request.id
         switch request.operation {
-        case .ping, .status: break
+        case .ping, .status, .metrics: break
         case .submit(let submission):
             wire.kind = submission.workload.kind.rawValue
             switch submission.workload {
@@ -166,6 +166,7 @@ struct WireRequest: Codable {
         switch op {
         case "ping": return Request(id: id, operation: .ping)
         case "status": return Request(id: id, operation: .status)
+        case "metrics": return Request(id: id, operation: .metrics)
         case "submit": return Request(id: id, operation: .submit(try submission()))
         case "resize": return Request(id: id, operation: try resize())
         case "reload": return Request(id: id, operation: .reload)
@@ -181,7 +182,7 @@ struct WireRequest: Codable {
         }
     }
 
-    private static let operations = "ping, status, submit, resize, reload, shutdown, kill_worker"
+    private static let operations = "ping, status, metrics, submit, resize, reload, shutdown, kill_worker"
 
     private func resize() throws(WireError) -> Request.Operation {
         guard let poolName = pool else { throw WireError(.badRequest, "resize needs field 'pool' (process, thread or async)") }

@@ -12,10 +12,14 @@ struct Concctl: AsyncParsableCommand {
               concctl submit cpu 10000000
               concctl submit cpu 10000000 --count 4
               concctl status
+              concctl top
+              concctl compare cpu 10000000 --count 4 --plot cpu.svg
+              concctl metrics
+              concctl --generate-completion-script bash
             """,
         subcommands: [
-            Submit.self, Status.self, Ping.self, Bench.self, Resize.self, Reload.self, Shutdown.self, KillWorker.self,
-            BenchEcho.self,
+            Submit.self, Status.self, Top.self, Compare.self, Metrics.self, Ping.self, Bench.self, Resize.self,
+            Reload.self, Shutdown.self, KillWorker.self, BenchEcho.self,
         ]
     )
 

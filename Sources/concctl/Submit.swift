@@ -7,8 +7,11 @@ struct Submit: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a workload on a pool and print its result, pool, worker and wall time.",
         discussion: """
-            Kinds: cpu N (count += i for i in 0..<N), io URL (blocking GET), async URL (async GET),
-            sleep MS, noop. Each runs on its natural pool unless --pool says otherwise.
+            Kinds: cpu N (count += i for i in 0..<N), io URL (blocking GET),
+            async URL (async GET), sleep MS, noop. Each runs on its natural
+            pool unless --pool says otherwise. With --count above 1 and stderr
+            on a terminal, a progress bar is drawn on stderr and erased at the
+            end (never with --json, never into a pipe or file).
 
             Examples:
               concctl submit cpu 10000000
@@ -95,9 +98,11 @@ struct Submit: AsyncParsableCommand {
         let started = ContinuousClock.now
         let replies: [Reply]
         do {
+            var progress = ProgressBar.make(total: count, json: json)
+            defer { progress?.finish() }
             replies = try await SubmitRun(
                 socketPath: socketPath, submission: submission, restartWait: .milliseconds(Int64(restartWait * 1000))
-            ).run(count: count)
+            ).run(count: count) { reply in progress?.advance(ok: reply.ok) }
         } catch {
             throw fail(error)
         }

@@ -10,7 +10,8 @@ struct SubmitRun {
     let submission: Submission
     let restartWait: Duration
 
-    func run(count: Int) async throws(ConcClientError) -> [Reply] {
+    /// Sends the batch; `onAnswer` sees each final reply as it arrives (for a progress bar).
+    func run(count: Int, onAnswer: (Reply) -> Void = { _ in }) async throws(ConcClientError) -> [Reply] {
         let giveUp = ContinuousClock.now + restartWait
         var done: [Reply] = []
         var remaining = count
@@ -18,7 +19,7 @@ struct SubmitRun {
         while true {
             let replies: [Reply]
             do {
-                replies = try await sendAll(count: remaining)
+                replies = try await sendAll(count: remaining, onAnswer: onAnswer)
             } catch {
                 // Only reconnecting after a refusal: a first connection that fails is the user's answer.
                 guard remaining < count, case .unreachable = error, ContinuousClock.now < giveUp else { throw error }
@@ -36,7 +37,7 @@ struct SubmitRun {
         }
     }
 
-    private func sendAll(count: Int) async throws(ConcClientError) -> [Reply] {
+    private func sendAll(count: Int, onAnswer: (Reply) -> Void) async throws(ConcClientError) -> [Reply] {
         let client = try await ConcClient.connect(socketPath: socketPath)
         let submission = self.submission
         let result: Result<[Reply], ConcClientError> = await withTaskGroup(of: Result<Reply, ConcClientError>.self) { group in
@@ -53,7 +54,9 @@ struct SubmitRun {
             replies.reserveCapacity(count)
             for await result in group {
                 switch result {
-                case .success(let reply): replies.append(reply)
+                case .success(let reply):
+                    replies.append(reply)
+                    if reply.error?.code != .shuttingDown { onAnswer(reply) }
                 case .failure(let error):
                     group.cancelAll()
                     return .failure(error)

@@ -13,8 +13,9 @@ struct Concd: AsyncParsableCommand {
             Settings come from flags, then CONCD_* environment variables, then the YAML file
             (default /etc/concd/concd.yaml, optional), then built-in defaults. Submit work with concctl.
 
-            Example:
+            Examples:
               concd --socket /tmp/concd.sock --process-workers 4
+              concd --socket /tmp/concd.sock --metrics-listen 127.0.0.1:9464
             """,
         version: Daemon.version
     )
@@ -39,6 +40,9 @@ struct Concd: AsyncParsableCommand {
 
     @Option(help: "Seconds between metrics records in the journal (default: 10).")
     var metricsInterval: Double?
+
+    @Option(help: "Serve Prometheus metrics at http://HOST:PORT/metrics, e.g. 127.0.0.1:9464; off turns it off (default: off).")
+    var metricsListen: String?
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (default: info).")
     var logLevel: Logger.Level?
@@ -65,6 +69,9 @@ struct Concd: AsyncParsableCommand {
                 throw ValidationError("\(name) must be \(range.lowerBound)...\(range.upperBound), got \(value)")
             }
         }
+        if let metricsListen, metricsListen != "off", case .failure(let error) = ListenAddress.parse(metricsListen) {
+            throw ValidationError("--metrics-listen: \(error.description)")
+        }
         if let metricsInterval, !(0.1...86_400).contains(metricsInterval) {
             throw ValidationError("--metrics-interval must be 0.1...86400 seconds")
         }
@@ -74,13 +81,12 @@ struct Concd: AsyncParsableCommand {
         if let workerFd {
             WorkerProcess.run(descriptor: workerFd, parent: workerParent)
         }
-        let loader = ConfigurationLoader(
-            filePath: config,
-            overrides: .init(
-                socketPath: socket, processWorkers: processWorkers, threads: threads, asyncLimit: asyncLimit,
-                queueLimit: queueLimit, metricsIntervalSeconds: metricsInterval, logLevel: logLevel
-            )
+        var overrides = ConfigurationLoader.Overrides(
+            socketPath: socket, processWorkers: processWorkers, threads: threads, asyncLimit: asyncLimit,
+            queueLimit: queueLimit, metricsIntervalSeconds: metricsInterval, logLevel: logLevel
         )
+        overrides.metricsListen = metricsListen
+        let loader = ConfigurationLoader(filePath: config, overrides: overrides)
         let loaded: DaemonConfiguration
         do {
             loaded = try await loader.load()

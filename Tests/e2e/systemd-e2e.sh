@@ -131,7 +131,7 @@ say "box $box is up (PID 1 is $boot_output on the host); systemd $(in_box system
 # Install inside the box. The box mounts fresh tmpfs on /tmp, /run and /var/tmp, so a clone or a
 # build below those (CI may clone anywhere) is not visible inside: copy in what install needs.
 stage=/var/lib/concd-e2e
-tar -C "$repo" -cf - Makefile systemd etc | in_box sh -c "mkdir -p $stage/src && tar -C $stage/src -xf -"
+tar -C "$repo" -cf - Makefile systemd etc share | in_box sh -c "mkdir -p $stage/src && tar -C $stage/src -xf -"
 tar -C "$builddir" -cf - concd concctl loopback-http | in_box sh -c "mkdir -p $stage/bin && tar -C $stage/bin -xf -"
 repo=$stage/src
 builddir=$stage/bin
@@ -163,6 +163,8 @@ fi
 # Test settings: a metrics record every second, no core dumps when the watchdog aborts concd.
 in_box mkdir -p "$dropins"
 printf '[Service]\nEnvironment=CONCD_METRICS_INTERVAL=1\nLimitCORE=0\n' | in_box sh -c "cat > $dropins/50-e2e.conf"
+# The optional Prometheus listener, on the box's own loopback.
+printf '[Service]\nEnvironment=CONCD_METRICS_LISTEN=127.0.0.1:9464\n' | in_box sh -c "cat > $dropins/51-e2e-metrics.conf"
 if [ -n "${E2E_DROPIN:-}" ]; then
   say "NOTE: extra drop-in from E2E_DROPIN=$E2E_DROPIN:"; sed 's/^/    /' "$E2E_DROPIN"
   in_box sh -c "cat > $dropins/55-e2e-extra.conf" < "$E2E_DROPIN"
@@ -253,6 +255,18 @@ if wait_for 15 has_metrics; then
   pass "$step" "$record"
 else
   fail "$step" "no record within 15 s (CONCD_METRICS_INTERVAL=1)"
+fi
+
+# c. Prometheus text under the hardened unit: over the control socket and from the HTTP listener
+step="c. concctl metrics and GET http://127.0.0.1:9464/metrics (CONCD_METRICS_LISTEN)"
+socket_text=$(in_box_t 30 concctl metrics 2>&1)
+http_text=$(in_box_t 30 curl -sS -i http://127.0.0.1:9464/metrics 2>&1)
+cpu=$(in_box_t 30 concctl status --json 2>/dev/null | grep -o '"workers_s":[0-9.e-]*')
+if [[ $socket_text == *'concd_tasks_completed_total{pool="process"}'* ]] \
+  && [[ $http_text == *"text/plain; version=0.0.4"* ]] && [[ $http_text == *concd_pool_size* ]] && [ -n "$cpu" ]; then
+  pass "$step" "$(echo "$socket_text" | grep -m1 'concd_tasks_completed_total{pool="process"}'); status $cpu"
+else
+  fail "$step" "socket: $(echo "$socket_text" | head -2 | tr '\n' ' ') http: $(echo "$http_text" | head -2 | tr '\n' ' ') cpu: '$cpu'"
 fi
 
 # d. reload with a changed pool size

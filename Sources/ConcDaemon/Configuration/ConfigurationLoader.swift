@@ -26,6 +26,8 @@ public struct ConfigurationLoader: Sendable {
         public var queueLimit: Int?
         public var metricsIntervalSeconds: Double?
         public var logLevel: Logger.Level?
+        /// `HOST:PORT` for the metrics listener; `off` (or empty) turns it off whatever the file says.
+        public var metricsListen: String?
 
         /// No overrides.
         public init(
@@ -72,6 +74,15 @@ public struct ConfigurationLoader: Sendable {
             throw failure
         } catch {
             throw Failure(description: "\(filePath): \(error)")
+        }
+    }
+
+    /// `metrics.listen`: absent, empty or `off` means no listener.
+    private func metricsListen(_ text: String?) throws(Failure) -> ListenAddress? {
+        guard let text, !text.isEmpty, text != "off" else { return nil }
+        switch ListenAddress.parse(text) {
+        case .success(let address): return address
+        case .failure(let error): throw Failure(description: "metrics.listen: \(error.description)")
         }
     }
 
@@ -128,6 +139,7 @@ public struct ConfigurationLoader: Sendable {
         configuration.processMaxRSSMegabytes = try integer("pools.process.max_rss_mb", 0...1_048_576) ?? 0
         configuration.metricsIntervalSeconds = interval
         configuration.logLevel = logLevel
+        configuration.metricsListen = try metricsListen(overrides.metricsListen ?? reader.string(forKey: "metrics.listen"))
         return configuration
     }
 }

@@ -32,6 +32,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
     /// Whether metrics records go to the journal (with MESSAGE_ID and CONCD_* fields) rather than
     /// to the log. Default: when stderr is the journal stream.
     public var metricsToJournal: Bool = Journal.isStderrConnected
+    /// Where to serve Prometheus metrics over HTTP (`GET /metrics`); `nil`, the default, serves none.
+    public var metricsListen: ListenAddress?
 
     /// The socket path used when none is given: `$CONCD_SOCKET`, else `/run/concd/concd.sock`.
     public static var defaultSocketPath: String {

@@ -14,6 +14,9 @@ package final class PoolCounters: Sendable {
     /// Tasks run again because their worker died (`retries`).
     package let retried = Atomic<UInt64>(0)
     private let latencies = Mutex(PoolCounters.emptyHistogram())
+    /// The last few seconds, for `status` (never reset by a reader).
+    package let recent = RecentTasks()
+    private let onRecord: (@Sendable (UInt64) -> Void)?
 
     private static let highestMicroseconds: UInt64 = 86_400_000_000
 
@@ -21,7 +24,10 @@ package final class PoolCounters: Sendable {
         Histogram(highestTrackableValue: highestMicroseconds, numberOfSignificantValueDigits: .two)
     }
 
-    package init() {}
+    /// Creates counters; `onRecord` also gets each finished task's wall time (the Prometheus histogram).
+    package init(onRecord: (@Sendable (_ wallMicroseconds: UInt64) -> Void)? = nil) {
+        self.onRecord = onRecord
+    }
 
     /// Counts a finished task and its wall time.
     package func record(_ result: Result<TaskValue, WireError>, wallMicroseconds: UInt64) {
@@ -31,6 +37,8 @@ package final class PoolCounters: Sendable {
         }
         let value = min(max(wallMicroseconds, 1), Self.highestMicroseconds)
         latencies.withLock { _ = $0.record(value) }
+        recent.record(wallMicroseconds: value)
+        onRecord?(value)
     }
 
     /// Wall-time percentiles since the last call, which starts a new interval.

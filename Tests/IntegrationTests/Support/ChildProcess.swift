@@ -10,15 +10,19 @@ final class ChildProcess: @unchecked Sendable {
     private var status: Int32?
 
     /// Starts `executable` with `arguments`, the given environment (default: this process's), and
-    /// stdout/stderr sent to the given descriptors (default: inherited).
+    /// stdin/stdout/stderr on the given descriptors (default: /dev/null for stdin, inherited otherwise).
     init(
         _ executable: String, _ arguments: [String], environment: [String: String]? = nil,
-        stdout: Int32? = nil, stderr: Int32? = nil
+        stdout: Int32? = nil, stderr: Int32? = nil, stdin: Int32? = nil
     ) throws {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        if let stdin {
+            posix_spawn_file_actions_adddup2(&actions, stdin, 0)
+        } else {
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        }
         if let stdout { posix_spawn_file_actions_adddup2(&actions, stdout, 1) }
         if let stderr { posix_spawn_file_actions_adddup2(&actions, stderr, 2) }
         var attributes = posix_spawnattr_t()

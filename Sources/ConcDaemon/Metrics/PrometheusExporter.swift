@@ -1,0 +1,120 @@
+import ConcProtocol
+import CoreMetrics
+import Prometheus
+import Synchronization
+
+/// The daemon's metrics in the Prometheus text format, made with swift-metrics types over a
+/// swift-prometheus registry that belongs to this daemon alone. The global MetricsSystem is left
+/// untouched: tests run several daemons in one process, and it may be bootstrapped only once.
+///
+/// Task durations are recorded as tasks finish; the pool gauges and the task counters are brought
+/// up to date from the Dispatcher's own counters at each scrape, so they cannot drift from `status`.
+package final class PrometheusExporter: Sendable {
+    /// The metric names, documented in docs/operations.md.
+    package enum Name {
+        package static let completed = "concd_tasks_completed_total"
+        package static let failed = "concd_tasks_failed_total"
+        package static let rejected = "concd_tasks_rejected_total"
+        package static let duration = "concd_task_duration_seconds"
+        package static let size = "concd_pool_size"
+        package static let busy = "concd_pool_busy"
+        package static let idle = "concd_pool_idle"
+        package static let queued = "concd_pool_queued"
+        package static let uptime = "concd_uptime_seconds"
+        package static let cpu = "concd_cpu_seconds"
+    }
+
+    private struct PoolMetrics: Sendable {
+        var completed: CoreMetrics.Counter
+        var failed: CoreMetrics.Counter
+        var rejected: CoreMetrics.Counter
+        var duration: CoreMetrics.Timer
+        var size: CoreMetrics.Gauge
+        var busy: CoreMetrics.Gauge
+        var idle: CoreMetrics.Gauge
+        var queued: CoreMetrics.Gauge
+    }
+
+    /// What each counter held at the last scrape, so the next one adds only the difference.
+    private struct Exported {
+        var completed: UInt64 = 0
+        var failed: UInt64 = 0
+        var rejected: UInt64 = 0
+    }
+
+    private let registry = PrometheusCollectorRegistry()
+    private let pools: [PoolKind: PoolMetrics]
+    private let uptime: CoreMetrics.Gauge
+    private let daemonCPU: CoreMetrics.Gauge
+    private let workersCPU: CoreMetrics.Gauge
+    private let exported = Mutex<[PoolKind: Exported]>([:])
+
+    /// Upper bounds of the duration histogram's buckets: from 100 µs (a no-op's round trip) to a
+    /// minute (a slow GET), roughly ×2.5 apart.
+    package static let durationBuckets: [Duration] = [
+        .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2) + .microseconds(500),
+        .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
+        .milliseconds(250), .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10),
+        .seconds(30), .seconds(60),
+    ]
+
+    /// Creates the metrics of `kinds`.
+    package init(pools kinds: [PoolKind]) {
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.durationHistogramBuckets[Name.duration] = Self.durationBuckets
+        var pools: [PoolKind: PoolMetrics] = [:]
+        for kind in kinds {
+            let label = [("pool", kind.rawValue)]
+            pools[kind] = PoolMetrics(
+                completed: CoreMetrics.Counter(label: Name.completed, dimensions: label, factory: factory),
+                failed: CoreMetrics.Counter(label: Name.failed, dimensions: label, factory: factory),
+                rejected: CoreMetrics.Counter(label: Name.rejected, dimensions: label, factory: factory),
+                duration: CoreMetrics.Timer(label: Name.duration, dimensions: label, factory: factory),
+                size: CoreMetrics.Gauge(label: Name.size, dimensions: label, factory: factory),
+                busy: CoreMetrics.Gauge(label: Name.busy, dimensions: label, factory: factory),
+                idle: CoreMetrics.Gauge(label: Name.idle, dimensions: label, factory: factory),
+                queued: CoreMetrics.Gauge(label: Name.queued, dimensions: label, factory: factory)
+            )
+        }
+        self.pools = pools
+        uptime = CoreMetrics.Gauge(label: Name.uptime, factory: factory)
+        daemonCPU = CoreMetrics.Gauge(label: Name.cpu, dimensions: [("part", "daemon")], factory: factory)
+        workersCPU = CoreMetrics.Gauge(label: Name.cpu, dimensions: [("part", "workers")], factory: factory)
+    }
+
+    /// Records a finished task's wall time (queueing included) in its pool's histogram.
+    package func recordTask(pool: PoolKind, wallMicroseconds: UInt64) {
+        let nanoseconds = wallMicroseconds > UInt64(Int64.max / 1000) ? Int64.max : Int64(wallMicroseconds) * 1000
+        pools[pool]?.duration.recordNanoseconds(nanoseconds)
+    }
+
+    /// Brings every gauge and counter up to `status` and the pools' counters, and returns the exposition.
+    package func render(status: DaemonStatus, counters: [PoolKind: PoolCounters]) -> String {
+        exported.withLock { exported in
+            for pool in status.pools {
+                guard let metrics = pools[pool.kind], let counter = counters[pool.kind] else { continue }
+                metrics.size.record(pool.size)
+                metrics.busy.record(pool.busy)
+                metrics.idle.record(pool.idle)
+                metrics.queued.record(pool.queued)
+                var last = exported[pool.kind] ?? Exported()
+                let now = Exported(
+                    completed: counter.completed.load(ordering: .relaxed),
+                    failed: counter.failed.load(ordering: .relaxed),
+                    rejected: counter.rejected.load(ordering: .relaxed)
+                )
+                metrics.completed.increment(by: Int64(clamping: now.completed &- last.completed))
+                metrics.failed.increment(by: Int64(clamping: now.failed &- last.failed))
+                metrics.rejected.increment(by: Int64(clamping: now.rejected &- last.rejected))
+                last = now
+                exported[pool.kind] = last
+            }
+            uptime.record(status.uptimeSeconds)
+            if let cpu = status.cpu {
+                daemonCPU.record(cpu.daemonSeconds)
+                workersCPU.record(cpu.workersSeconds)
+            }
+            return registry.emitToString()
+        }
+    }
+}
