@@ -12,6 +12,7 @@ extension Dispatcher {
             guard let counters = counters[kind] else { continue }
             let recent = counters.recent.summary()
             status.pools[index].rejected = counters.rejected.load(ordering: .relaxed)
+            status.pools[index].retried = counters.retried.load(ordering: .relaxed)
             status.pools[index].tasksPerSecond = recent.tasksPerSecond
             status.pools[index].p50Microseconds = recent.p50Microseconds
             status.pools[index].p99Microseconds = recent.p99Microseconds

@@ -50,6 +50,8 @@ public struct PoolStatus: Codable, Sendable, Equatable {
     public var workers: [WorkerStatus]?
     /// Submissions the pool refused (busy, shutting down); absent from older daemons.
     public var rejected: UInt64?
+    /// Tasks run again after their worker died (`retries`); absent from older daemons.
+    public var retried: UInt64?
     /// Tasks finished per second over the last few seconds (``RecentWindow/seconds``).
     public var tasksPerSecond: Double?
     /// Median wall time, in microseconds, of the tasks finished in that window (0 when none).
@@ -58,7 +60,7 @@ public struct PoolStatus: Codable, Sendable, Equatable {
     public var p99Microseconds: UInt64?
 
     enum CodingKeys: String, CodingKey {
-        case kind, size, busy, idle, queued, completed, failed, workers, rejected
+        case kind, size, busy, idle, queued, completed, failed, workers, rejected, retried
         case queueLimit = "queue_limit"
         case tasksPerSecond = "tasks_per_s"
         case p50Microseconds = "p50_us"

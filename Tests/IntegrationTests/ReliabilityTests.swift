@@ -47,6 +47,10 @@ extension BinaryLevelTests {
             #expect(reply["ok"] as? Bool == true, "\(reply)")
             #expect(reply["attempts"] as? Int == 2)
             #expect(reply["worker_pid"] as? Int != Int(victim.pid))
+            let status = try #require(json(try daemon.concctl("status", "--json").stdout))
+            let process = (status["pools"] as? [[String: Any]])?.first { $0["kind"] as? String == "process" }
+            #expect(process?["retried"] as? Int == 1)
+            #expect(try daemon.concctl("metrics").stdout.contains(#"concd_tasks_retried_total{pool="process"} 1"#))
             // concctl passes --retries through.
             let cli = try daemon.concctl("submit", "cpu", "1000", "--retries", "3")
             #expect(cli.status == 0 && cli.stdout.hasPrefix("499500 "), "\(cli.stderr)")

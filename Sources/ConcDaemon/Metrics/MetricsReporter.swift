@@ -54,6 +54,7 @@ final class MetricsReporter: Service, Sendable {
                 ("CONCD_TASKS_COMPLETED", String(pool.completed)),
                 ("CONCD_TASKS_FAILED", String(pool.failed)),
                 ("CONCD_TASKS_REJECTED", String(counters.rejected.load(ordering: .relaxed))),
+                ("CONCD_TASKS_RETRIED", String(counters.retried.load(ordering: .relaxed))),
                 ("CONCD_TASKS_PER_SEC", String(format2(rate))),
                 ("CONCD_P50_US", String(latency.p50)),
                 ("CONCD_P99_US", String(latency.p99)),

@@ -15,6 +15,7 @@ package final class PrometheusExporter: Sendable {
         package static let completed = "concd_tasks_completed_total"
         package static let failed = "concd_tasks_failed_total"
         package static let rejected = "concd_tasks_rejected_total"
+        package static let retried = "concd_tasks_retried_total"
         package static let duration = "concd_task_duration_seconds"
         package static let size = "concd_pool_size"
         package static let busy = "concd_pool_busy"
@@ -28,6 +29,7 @@ package final class PrometheusExporter: Sendable {
         var completed: CoreMetrics.Counter
         var failed: CoreMetrics.Counter
         var rejected: CoreMetrics.Counter
+        var retried: CoreMetrics.Counter
         var duration: CoreMetrics.Timer
         var size: CoreMetrics.Gauge
         var busy: CoreMetrics.Gauge
@@ -40,6 +42,7 @@ package final class PrometheusExporter: Sendable {
         var completed: UInt64 = 0
         var failed: UInt64 = 0
         var rejected: UInt64 = 0
+        var retried: UInt64 = 0
     }
 
     private let registry = PrometheusCollectorRegistry()
@@ -69,6 +72,7 @@ package final class PrometheusExporter: Sendable {
                 completed: CoreMetrics.Counter(label: Name.completed, dimensions: label, factory: factory),
                 failed: CoreMetrics.Counter(label: Name.failed, dimensions: label, factory: factory),
                 rejected: CoreMetrics.Counter(label: Name.rejected, dimensions: label, factory: factory),
+                retried: CoreMetrics.Counter(label: Name.retried, dimensions: label, factory: factory),
                 duration: CoreMetrics.Timer(label: Name.duration, dimensions: label, factory: factory),
                 size: CoreMetrics.Gauge(label: Name.size, dimensions: label, factory: factory),
                 busy: CoreMetrics.Gauge(label: Name.busy, dimensions: label, factory: factory),
@@ -101,11 +105,13 @@ package final class PrometheusExporter: Sendable {
                 let now = Exported(
                     completed: counter.completed.load(ordering: .relaxed),
                     failed: counter.failed.load(ordering: .relaxed),
-                    rejected: counter.rejected.load(ordering: .relaxed)
+                    rejected: counter.rejected.load(ordering: .relaxed),
+                    retried: counter.retried.load(ordering: .relaxed)
                 )
                 metrics.completed.increment(by: Int64(clamping: now.completed &- last.completed))
                 metrics.failed.increment(by: Int64(clamping: now.failed &- last.failed))
                 metrics.rejected.increment(by: Int64(clamping: now.rejected &- last.rejected))
+                metrics.retried.increment(by: Int64(clamping: now.retried &- last.retried))
                 last = now
                 exported[pool.kind] = last
             }
