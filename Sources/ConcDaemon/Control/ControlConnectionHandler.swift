@@ -1,16 +1,32 @@
 import ConcProtocol
 import Logging
 import NIOCore
+import Synchronization
 
 /// Serves one client connection: each frame is decoded and handed to the Dispatcher, and each reply
 /// is written when it is ready, so many requests can be in flight on one connection and answers
 /// may come back in any order (matched by id). A bad frame costs only its own error reply.
+///
+/// Replies are gathered in an outbox and leave with one flush: those made while the event loop reads
+/// a burst of frames go out when the burst ends (`channelReadComplete`), and those finished on pool
+/// threads share one hop onto the event loop with any that finish before it runs. So a busy
+/// connection costs one write system call and one wake-up for many replies, not one each.
 final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     private let dispatcher: Dispatcher
     private let logger: Logger
+    private let outbox = Mutex(Outbox())
+
+    private struct Outbox {
+        /// Encoded replies not yet handed to the channel.
+        var pending: ByteBuffer?
+        /// The event loop is between channelRead and channelReadComplete, which will flush.
+        var reading = false
+        /// A flush is already queued on the event loop.
+        var scheduled = false
+    }
 
     init(dispatcher: Dispatcher, logger: Logger) {
         self.dispatcher = dispatcher
@@ -20,6 +36,7 @@ final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = Self.unwrapInboundIn(data)
         let channel = context.channel
+        outbox.withLock { $0.reading = true }
         let request: Request
         do {
             request = try RequestCodec.decode(frame.readableBytesView)
@@ -28,12 +45,22 @@ final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
                 "rejected a request",
                 metadata: ["code": "\(error.error.code.rawValue)", "reason": "\(error.error.message)"]
             )
-            Self.write(.failure(id: error.id, error.error), to: channel)
+            send(.failure(id: error.id, error.error), on: channel)
             return
         }
-        dispatcher.handle(request) { reply in
-            Self.write(reply, to: channel)
+        dispatcher.handle(request) { [self] reply in
+            send(reply, on: channel)
         }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        let pending = outbox.withLock { outbox -> ByteBuffer? in
+            outbox.reading = false
+            defer { outbox.pending = nil }
+            return outbox.pending
+        }
+        if let pending { context.writeAndFlush(Self.wrapOutboundOut(pending), promise: nil) }
+        context.fireChannelReadComplete()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -44,7 +71,12 @@ final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
                 WireError(.frameTooLarge, "a frame is longer than \(tooLarge.limit) bytes; closing the connection")
             )
             let channel = context.channel
-            channel.writeAndFlush(Self.encode(reply, allocator: channel.allocator)).whenComplete { _ in
+            var buffer = outbox.withLock { outbox -> ByteBuffer in
+                defer { outbox.pending = nil }
+                return outbox.pending ?? channel.allocator.buffer(capacity: 0)
+            }
+            Self.append(reply, to: &buffer)
+            channel.writeAndFlush(buffer).whenComplete { _ in
                 channel.close(promise: nil)
             }
         } else {
@@ -53,15 +85,32 @@ final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
         }
     }
 
-    private static func write(_ reply: Reply, to channel: any Channel) {
-        channel.writeAndFlush(encode(reply, allocator: channel.allocator), promise: nil)
+    /// Queues a reply from any thread; the first one queued outside a read burst schedules the flush.
+    private func send(_ reply: Reply, on channel: any Channel) {
+        let bytes = ReplyCodec.encode(reply)
+        let flushNow = outbox.withLock { outbox -> Bool in
+            if outbox.pending == nil {
+                outbox.pending = channel.allocator.buffer(capacity: max(bytes.count + 1, 256))
+            }
+            outbox.pending!.writeBytes(bytes)
+            outbox.pending!.writeInteger(UInt8(ascii: "\n"))
+            guard !outbox.reading, !outbox.scheduled else { return false }
+            outbox.scheduled = true
+            return true
+        }
+        guard flushNow else { return }
+        channel.eventLoop.execute { [self] in
+            let pending = outbox.withLock { outbox -> ByteBuffer? in
+                outbox.scheduled = false
+                defer { outbox.pending = nil }
+                return outbox.pending
+            }
+            if let pending { channel.writeAndFlush(pending, promise: nil) }
+        }
     }
 
-    private static func encode(_ reply: Reply, allocator: ByteBufferAllocator) -> ByteBuffer {
-        let bytes = ReplyCodec.encode(reply)
-        var buffer = allocator.buffer(capacity: bytes.count + 1)
-        buffer.writeBytes(bytes)
+    private static func append(_ reply: Reply, to buffer: inout ByteBuffer) {
+        buffer.writeBytes(ReplyCodec.encode(reply))
         buffer.writeInteger(UInt8(ascii: "\n"))
-        return buffer
     }
 }
