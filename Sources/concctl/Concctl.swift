@@ -13,7 +13,7 @@ struct Concctl: AsyncParsableCommand {
               concctl submit cpu 10000000 --count 4
               concctl status
             """,
-        subcommands: [Submit.self, Status.self, Ping.self, Bench.self, BenchEcho.self]
+        subcommands: [Submit.self, Status.self, Ping.self, Bench.self, BenchEcho.self, BenchLoad.self]
     )
 
     @OptionGroup var connection: ConnectionOptions

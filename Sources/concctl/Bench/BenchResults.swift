@@ -6,6 +6,7 @@ struct BenchResults: Encodable {
     var pools: [String: PoolResult] = [:]
     var cpu: CPUResult?
     var rssMegabytes: Double = 0
+    var pssMegabytes: Double = 0
 
     enum CodingKeys: String, CodingKey {
         case floorP50Microseconds = "floor_rtt_us"
@@ -13,6 +14,7 @@ struct BenchResults: Encodable {
         case readyMilliseconds = "ready_ms"
         case pools, cpu
         case rssMegabytes = "rss_mb"
+        case pssMegabytes = "pss_mb"
     }
 
     /// The table a person reads; every ratio is against a floor measured in the same run.
@@ -24,6 +26,7 @@ struct BenchResults: Encodable {
             guard let pool = pools[name] else { continue }
             rows.append(["no-op round trip p50, \(name)", "\(Format.rounded(pool.p50Microseconds)) µs", ratio(pool.p50Microseconds, floorP50Microseconds), "floor p50"])
             rows.append(["no-op round trip p99, \(name)", "\(Format.rounded(pool.p99Microseconds)) µs", ratio(pool.p99Microseconds, floorP99Microseconds), "floor p99"])
+            rows.append(["no-op round trip p50, \(name), via ConcClient", "\(Format.rounded(pool.clientP50Microseconds)) µs", ratio(pool.clientP50Microseconds, floorP50Microseconds), "floor p50"])
             rows.append(["pipelined no-ops, \(name), 1 connection", "\(Int(pool.pipelinedPerSecond))/s", "", ""])
             rows.append(["pipelined no-ops, \(name), 4 connections", "\(Int(pool.pipelinedFourConnectionsPerSecond))/s", "", ""])
         }
@@ -34,7 +37,8 @@ struct BenchResults: Encodable {
             rows.append(["\(cpu.workers) loops on \(cpu.workers) workers", "", Format.rounded(cpu.scaling) + "×", "one loop's time (ideal 1×)"])
         }
         rows.append(["exec to READY=1", "\(Format.rounded(readyMilliseconds)) ms", "", ""])
-        rows.append(["idle RSS, daemon + workers", "\(Format.rounded(rssMegabytes)) MB", "", ""])
+        rows.append(["idle RSS, daemon + workers", "\(Format.rounded(rssMegabytes)) MB", "", "shared pages counted in each process"])
+        rows.append(["idle PSS, daemon + workers", "\(Format.rounded(pssMegabytes)) MB", "", "shared pages split among them"])
         return Format.table(rows)
     }
 }
@@ -44,8 +48,11 @@ struct PoolResult: Encodable {
     var p99Microseconds: Double
     var pipelinedPerSecond: Double
     var pipelinedFourConnectionsPerSecond: Double
+    /// The same no-op through ConcClient (NIO, one continuation per request), for comparison.
+    var clientP50Microseconds: Double
 
     enum CodingKeys: String, CodingKey {
+        case clientP50Microseconds = "concclient_p50_us"
         case p50Microseconds = "p50_us"
         case p99Microseconds = "p99_us"
         case pipelinedPerSecond = "pipelined_per_s"
