@@ -19,6 +19,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-configuration", from: "1.4.0", traits: ["YAML"]),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        // Micro-benchmarks (`make bench-micro`). Only the MallocInterposer trait: the default traits
+        // would add jemalloc and the ARC runtime interposer, which this machine does not have.
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
@@ -82,6 +85,18 @@ let package = Package(
         .executableTarget(
             name: "loopback-http",
             dependencies: ["LoopbackHTTP"]
+        ),
+        // The plugin finds suites by their folder under Benchmarks/; run with `make bench-micro`.
+        .executableTarget(
+            name: "ConcdBenchmarks",
+            dependencies: [
+                "ConcDaemon",
+                "ConcProtocol",
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Benchmarks/ConcdBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
         .testTarget(name: "ConcProtocolTests", dependencies: ["ConcProtocol"]),
         .testTarget(
