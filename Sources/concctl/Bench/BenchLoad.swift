@@ -8,8 +8,8 @@ import Foundation
 struct BenchLoad: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "bench-load", shouldDisplay: false)
 
-    @Option(help: "The control socket.")
-    var socket: String
+    @ParentCommand var root: Concctl
+    @OptionGroup var connection: ConnectionOptions
 
     @Option(help: "The pool the no-ops run on.")
     var pool: PoolKind = .thread
@@ -24,6 +24,7 @@ struct BenchLoad: AsyncParsableCommand {
     var concclient = false
 
     func run() async throws {
+        let socket = connection.socketPath(root: root)
         let noop = try Submission(workload: .noop, pool: pool)
         let start = monotonicNanoseconds()
         if concclient {
