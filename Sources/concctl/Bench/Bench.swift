@@ -67,6 +67,11 @@ struct Bench: AsyncParsableCommand {
         defer { try? FileManager.default.removeItem(atPath: directory) }
 
         let floor = try EchoFloor.measure(rounds: rounds)
+        // The unpinned floor is bimodal on a VM: the scheduler may run both ends on one core
+        // (no cross-core wake-up) or on two. Both cases, pinned, show which one a run got.
+        let cpus = EchoFloor.usableCPUs()
+        let sameCore = try cpus.first.map { try EchoFloor.measure(rounds: rounds, cpus: ($0, $0)) }
+        let crossCore = try cpus.count >= 2 ? EchoFloor.measure(rounds: rounds, cpus: (cpus[0], cpus[1])) : nil
         let daemon = try PrivateDaemon(
             executable: concd ?? (URL(fileURLWithPath: EchoFloor.selfExecutable()).deletingLastPathComponent().path + "/concd"),
             directory: directory
@@ -76,6 +81,8 @@ struct Bench: AsyncParsableCommand {
         var results = BenchResults(
             floorP50Microseconds: Self.micro(percentile(floor, 50)),
             floorP99Microseconds: Self.micro(percentile(floor, 99)),
+            floorSameCoreMicroseconds: sameCore.map { Self.micro(percentile($0, 50)) },
+            floorCrossCoreMicroseconds: crossCore.map { Self.micro(percentile($0, 50)) },
             readyMilliseconds: daemon.readyMilliseconds
         )
         let raw = try RawConnection(socketPath: daemon.socketPath)

@@ -2,6 +2,9 @@
 struct BenchResults: Encodable {
     var floorP50Microseconds: Double
     var floorP99Microseconds: Double
+    /// The floor with both ends pinned to one core, and to two different cores.
+    var floorSameCoreMicroseconds: Double?
+    var floorCrossCoreMicroseconds: Double?
     var readyMilliseconds: Double
     var pools: [String: PoolResult] = [:]
     var cpu: CPUResult?
@@ -11,6 +14,8 @@ struct BenchResults: Encodable {
     enum CodingKeys: String, CodingKey {
         case floorP50Microseconds = "floor_rtt_us"
         case floorP99Microseconds = "floor_rtt_p99_us"
+        case floorSameCoreMicroseconds = "floor_same_core_us"
+        case floorCrossCoreMicroseconds = "floor_cross_core_us"
         case readyMilliseconds = "ready_ms"
         case pools, cpu
         case rssMegabytes = "rss_mb"
@@ -22,6 +27,12 @@ struct BenchResults: Encodable {
         func ratio(_ value: Double, _ floor: Double) -> String { floor > 0 ? Format.rounded(value / floor) + "×" : "-" }
         var rows = [["measure", "value", "ratio", "against"]]
         rows.append(["AF_UNIX echo round trip p50 (floor)", "\(Format.rounded(floorP50Microseconds)) µs", "1×", "itself"])
+        if let sameCore = floorSameCoreMicroseconds {
+            rows.append(["  the same, both ends pinned to one core", "\(Format.rounded(sameCore)) µs", ratio(sameCore, floorP50Microseconds), "floor p50"])
+        }
+        if let crossCore = floorCrossCoreMicroseconds {
+            rows.append(["  the same, pinned to two cores", "\(Format.rounded(crossCore)) µs", ratio(crossCore, floorP50Microseconds), "floor p50"])
+        }
         for name in ["process", "thread", "async"] {
             guard let pool = pools[name] else { continue }
             rows.append(["no-op round trip p50, \(name)", "\(Format.rounded(pool.p50Microseconds)) µs", ratio(pool.p50Microseconds, floorP50Microseconds), "floor p50"])
