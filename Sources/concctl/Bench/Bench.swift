@@ -66,6 +66,8 @@ struct Bench: AsyncParsableCommand {
         let directory = String(cString: made)
         defer { try? FileManager.default.removeItem(atPath: directory) }
 
+        let loadAverage = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))
+            .flatMap { $0.split(separator: " ").first }.flatMap { Double($0) }
         let floor = try EchoFloor.measure(rounds: rounds)
         // The unpinned floor is bimodal on a VM: the scheduler may run both ends on one core
         // (no cross-core wake-up) or on two. Both cases, pinned, show which one a run got.
@@ -85,6 +87,7 @@ struct Bench: AsyncParsableCommand {
             floorCrossCoreMicroseconds: crossCore.map { Self.micro(percentile($0, 50)) },
             readyMilliseconds: daemon.readyMilliseconds
         )
+        results.loadAverage = loadAverage
         let raw = try RawConnection(socketPath: daemon.socketPath)
         for pool in PoolKind.allCases {
             let noop = try Submission(workload: .noop, pool: pool)

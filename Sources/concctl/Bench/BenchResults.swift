@@ -10,6 +10,8 @@ struct BenchResults: Encodable {
     var cpu: CPUResult?
     var rssMegabytes: Double = 0
     var pssMegabytes: Double = 0
+    /// The 1-minute load average when the run started: other work on the machine skews every figure.
+    var loadAverage: Double?
 
     enum CodingKeys: String, CodingKey {
         case floorP50Microseconds = "floor_rtt_us"
@@ -20,6 +22,7 @@ struct BenchResults: Encodable {
         case pools, cpu
         case rssMegabytes = "rss_mb"
         case pssMegabytes = "pss_mb"
+        case loadAverage = "loadavg_1m"
     }
 
     /// The table a person reads; every ratio is against a floor measured in the same run.
@@ -50,6 +53,9 @@ struct BenchResults: Encodable {
         rows.append(["exec to READY=1", "\(Format.rounded(readyMilliseconds)) ms", "", ""])
         rows.append(["idle RSS, daemon + workers", "\(Format.rounded(rssMegabytes)) MB", "", "shared pages counted in each process"])
         rows.append(["idle PSS, daemon + workers", "\(Format.rounded(pssMegabytes)) MB", "", "shared pages split among them"])
+        if let loadAverage {
+            rows.append(["load average (1 min) at the start", Format.rounded(loadAverage), "", "other work skews every figure"])
+        }
         return Format.table(rows)
     }
 }
