@@ -25,10 +25,9 @@ let package = Package(
     ],
     targets: [
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
-        .target(
-            name: "CConcShims",
-            linkerSettings: [.linkedLibrary("curl")]
-        ),
+        // libcurl is loaded with dlopen at the first GET (see curl.c), so it is not linked;
+        // its headers (libcurl4-openssl-dev) are still needed to build.
+        .target(name: "CConcShims"),
         .target(
             name: "ConcProtocol",
             dependencies: [.product(name: "NIOCore", package: "swift-nio")]

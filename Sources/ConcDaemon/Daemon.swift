@@ -58,7 +58,6 @@ public final class Daemon: Sendable {
             }
         }
         defer { signalForwarder.cancel() }
-        BlockingHTTP.globalInit()
         let openFiles = ResourceLimits.raiseOpenFiles()
         logger.debug("open file limit", metadata: ["nofile": "\(openFiles)"])
         let eventLoops = MultiThreadedEventLoopGroup.singleton

@@ -11,9 +11,8 @@ public enum WorkerProcess {
     public static func run(descriptor: Int32, parent: Int32?) -> Never {
         _ = concd_set_parent_death_signal(SIGKILL)
         if let parent, getppid() != parent { exit(0) }
-        // libcurl (and the TLS library under it) is initialised at the first GET, not at start:
-        // a worker that only ever runs cpu or sleep tasks keeps none of it resident.
-        var curlReady = false
+        // libcurl is loaded and initialised by the first GET (BlockingHTTP), not here: a worker
+        // that only ever runs cpu or sleep tasks keeps none of it resident.
         send(descriptor, WorkerMessage.encode(.hello(pid: getpid())))
         var buffer = [UInt8](repeating: 0, count: WorkerMessage.maxBytes)
         while true {
@@ -24,10 +23,6 @@ public enum WorkerProcess {
             guard count > 0 else { exit(0) }
             let result: Result<TaskValue, WireError>
             if let task = WorkerMessage.decodeTask(buffer[..<count]) {
-                if case .io = task.workload, !curlReady {
-                    BlockingHTTP.globalInit()
-                    curlReady = true
-                }
                 let remaining = task.remainingMilliseconds > 0 ? TimeAmount.milliseconds(task.remainingMilliseconds) : nil
                 result = BlockingWorkload.run(task.workload, remaining: remaining)
             } else {
