@@ -7,10 +7,10 @@ import Synchronization
 /// is written when it is ready, so many requests can be in flight on one connection and answers
 /// may come back in any order (matched by id). A bad frame costs only its own error reply.
 ///
-/// Replies are gathered in an outbox and leave with one flush: those made while the event loop reads
-/// a burst of frames go out when the burst ends (`channelReadComplete`), and those finished on pool
-/// threads share one hop onto the event loop with any that finish before it runs. So a busy
-/// connection costs one write system call and one wake-up for many replies, not one each.
+/// Replies are gathered in an outbox and leave with one flush: the first reply queued schedules a
+/// flush task on the event loop, which writes every reply queued by the time it runs, and the end of
+/// a read burst (`channelReadComplete`) flushes what the burst produced without waiting for it. So a
+/// busy connection costs one write system call and one wake-up for many replies, not one each.
 final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -22,9 +22,7 @@ final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
     private struct Outbox {
         /// Encoded replies not yet handed to the channel.
         var pending: ByteBuffer?
-        /// The event loop is between channelRead and channelReadComplete, which will flush.
-        var reading = false
-        /// A flush is already queued on the event loop.
+        /// A flush task is queued on the event loop.
         var scheduled = false
     }
 
@@ -36,7 +34,6 @@ final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = Self.unwrapInboundIn(data)
         let channel = context.channel
-        outbox.withLock { $0.reading = true }
         let request: Request
         do {
             request = try RequestCodec.decode(frame.readableBytesView)
@@ -55,7 +52,6 @@ final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
 
     func channelReadComplete(context: ChannelHandlerContext) {
         let pending = outbox.withLock { outbox -> ByteBuffer? in
-            outbox.reading = false
             defer { outbox.pending = nil }
             return outbox.pending
         }
@@ -85,7 +81,8 @@ final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
         }
     }
 
-    /// Queues a reply from any thread; the first one queued outside a read burst schedules the flush.
+    /// Queues a reply from any thread; the first one queued since the last flush task schedules one
+    /// (from the event loop itself that is a queued task, not a wake-up).
     private func send(_ reply: Reply, on channel: any Channel) {
         let bytes = ReplyCodec.encode(reply)
         let flushNow = outbox.withLock { outbox -> Bool in
@@ -94,7 +91,7 @@ final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
             }
             outbox.pending!.writeBytes(bytes)
             outbox.pending!.writeInteger(UInt8(ascii: "\n"))
-            guard !outbox.reading, !outbox.scheduled else { return false }
+            guard !outbox.scheduled else { return false }
             outbox.scheduled = true
             return true
         }
