@@ -32,6 +32,7 @@ struct FlatJSON {
         return reader.position == bytes.count ? members : nil
     }
 
+    private static let maxMembers = 16
     private let bytes: UnsafeBufferPointer<UInt8>
     private var position = 0
 
@@ -62,7 +63,8 @@ struct FlatJSON {
             skipSpace()
             guard let key = string() else { return nil }
             // Foundation's handling of a repeated key is its own business: leave those frames to it.
-            if members.contains(where: { $0.key == key }) { return nil }
+            // Known shapes have at most 11 keys; a frame of thousands must not cost quadratic time here.
+            if members.count == Self.maxMembers || members.contains(where: { $0.key == key }) { return nil }
             skipSpace()
             guard consume(UInt8(ascii: ":")) else { return nil }
             skipSpace()

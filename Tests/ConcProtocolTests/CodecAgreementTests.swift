@@ -78,6 +78,13 @@ import Testing
         #expect(plain == Self.outcome(widened), "\(text)")
     }
 
+    /// Thousands of keys go to Foundation's reader (the fast one takes 16 at most) and still decode.
+    @Test func aFrameOfManyKeysIsStillRead() throws {
+        let filler = (0..<3000).map { "\"k\($0)\":\($0)" }.joined(separator: ",")
+        let request = try RequestCodec.decode(Array("{\"id\":5,\"op\":\"ping\",\(filler)}".utf8))
+        #expect(request == Request(id: 5, operation: .ping))
+    }
+
     private static func outcome(_ text: String) -> Result<Request, RequestDecodingError> {
         Result { () throws(RequestDecodingError) -> Request in try RequestCodec.decode(Array(text.utf8)) }
     }
