@@ -20,15 +20,19 @@ SWIFT_BUILD_FLAGS ?= -c release --static-swift-stdlib --scratch-path $(STATIC_SC
 # Where the release binaries are; the demo runs them and `make install` copies them from here.
 BUILDDIR ?= $(STATIC_SCRATCH)/release
 
-.PHONY: all deps build demo test test-e2e bench completions man install uninstall clean
+.PHONY: all deps build demo test test-e2e bench bench-micro profile completions man install uninstall clean
 
 all: build
 
 deps:
 	@scripts/install-deps.sh
 
+# Only the products users run: the micro-benchmarks (ConcdBenchmarks) link package-benchmark's
+# malloc interposer, which is neither wanted in nor built for the static binaries.
+STATIC_PRODUCTS ?= concd concctl loopback-http
+
 build: deps
-	$(SWIFT) build $(SWIFT_BUILD_FLAGS)
+	@set -e; for product in $(STATIC_PRODUCTS); do $(SWIFT) build $(SWIFT_BUILD_FLAGS) --product $$product; done
 
 demo: build
 	BIN=$(BUILDDIR) scripts/demo.sh
@@ -42,9 +46,23 @@ test: deps
 	$(MAKE) --no-print-directory build
 	E2E_BUILDDIR=$(abspath $(BUILDDIR)) Tests/e2e/systemd-e2e.sh
 
-# Measures concd against floors taken in the same run (a raw AF_UNIX echo, the loop in C).
+# Measures concd against floors taken in the same run (a raw AF_UNIX echo, the loop in C), then
+# runs the micro-benchmarks of the hot paths.
 bench: build
 	$(BUILDDIR)/concctl bench
+	$(MAKE) --no-print-directory bench-micro
+
+# package-benchmark (ordo-one/benchmark) suite in Benchmarks/ConcdBenchmarks: frame codecs,
+# Dispatcher.handle, each pool's no-op hand-off. concd is built first: the process pool runs it.
+bench-micro: deps
+	$(SWIFT) build -c release --product concd
+	$(SWIFT) package benchmark --target ConcdBenchmarks --no-progress
+
+# Instructions per no-op in the daemon and the client, counted by callgrind (needs valgrind).
+profile: deps
+	$(SWIFT) build -c release --product concd
+	$(SWIFT) build -c release --product concctl
+	scripts/profile.sh
 
 # Boots a real systemd in a throw-away box, runs `make install SKIP_BUILD=1` inside it and checks
 # the units: start, submit, journal metrics, reload, socket activation, watchdog, stop.

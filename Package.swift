@@ -21,13 +21,15 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // Micro-benchmarks (`make bench-micro`). Only the MallocInterposer trait: the default traits
+        // would add jemalloc and the ARC runtime interposer, which this machine does not have.
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
-        .target(
-            name: "CConcShims",
-            linkerSettings: [.linkedLibrary("curl")]
-        ),
+        // libcurl is loaded with dlopen at the first GET (see curl.c), so it is not linked;
+        // its headers (libcurl4-openssl-dev) are still needed to build.
+        .target(name: "CConcShims"),
         .target(
             name: "ConcProtocol",
             dependencies: [.product(name: "NIOCore", package: "swift-nio")]
@@ -87,6 +89,18 @@ let package = Package(
         .executableTarget(
             name: "loopback-http",
             dependencies: ["LoopbackHTTP"]
+        ),
+        // The plugin finds suites by their folder under Benchmarks/; run with `make bench-micro`.
+        .executableTarget(
+            name: "ConcdBenchmarks",
+            dependencies: [
+                "ConcDaemon",
+                "ConcProtocol",
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Benchmarks/ConcdBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
         .testTarget(name: "ConcProtocolTests", dependencies: ["ConcProtocol"]),
         .testTarget(

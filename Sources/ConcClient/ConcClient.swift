@@ -12,6 +12,7 @@ public final class ConcClient: Sendable {
     private let channel: any Channel
     private let pending: PendingReplies
     private let nextID = Atomic<UInt64>(1)
+    private let outbox = Outbox()
 
     private init(socketPath: String, channel: any Channel, pending: PendingReplies) {
         self.socketPath = socketPath
@@ -67,17 +68,41 @@ public final class ConcClient: Sendable {
     public func send(_ operation: Request.Operation) async throws(ConcClientError) -> Reply {
         let id = nextID.wrappingAdd(1, ordering: .relaxed).oldValue
         let frame = RequestCodec.encode(Request(id: id, operation: operation))
-        var buffer = channel.allocator.buffer(capacity: frame.count + 1)
-        buffer.writeBytes(frame)
-        buffer.writeInteger(UInt8(ascii: "\n"))
-        let channel = self.channel
         let result: Result<Reply, ConcClientError> = await withCheckedContinuation { continuation in
             guard pending.register(id: id, continuation) else { return }
-            channel.writeAndFlush(buffer).whenFailure { [pending] error in
-                pending.fail(id: id, .connectionClosed(socketPath: self.socketPath))
-            }
+            enqueue(frame, id: id)
         }
         return try result.get()
+    }
+
+    /// Adds a frame to the outbox; the first one in schedules a flush on the event loop, which
+    /// writes every frame queued by then in one go (one task and one system call for many
+    /// requests sent at once, instead of one each).
+    private func enqueue(_ frame: [UInt8], id: UInt64) {
+        let channel = self.channel
+        let flush = outbox.withLock { outbox -> Bool in
+            if outbox.buffer == nil { outbox.buffer = channel.allocator.buffer(capacity: max(frame.count + 1, 256)) }
+            outbox.buffer!.writeBytes(frame)
+            outbox.buffer!.writeInteger(UInt8(ascii: "\n"))
+            outbox.ids.append(id)
+            defer { outbox.scheduled = true }
+            return !outbox.scheduled
+        }
+        guard flush else { return }
+        channel.eventLoop.execute { [outbox, pending, socketPath] in
+            let (buffer, ids) = outbox.withLock { outbox -> (ByteBuffer?, [UInt64]) in
+                defer {
+                    outbox.buffer = nil
+                    outbox.ids = []
+                    outbox.scheduled = false
+                }
+                return (outbox.buffer, outbox.ids)
+            }
+            guard let buffer else { return }
+            channel.writeAndFlush(buffer).whenFailure { _ in
+                for id in ids { pending.fail(id: id, .connectionClosed(socketPath: socketPath)) }
+            }
+        }
     }
 
     /// Closes the connection; requests still waiting fail with ``ConcClientError/connectionClosed(socketPath:)``.
@@ -121,6 +146,21 @@ public enum ConcClientError: Error, Sendable, Equatable, CustomStringConvertible
         case .protocolViolation(let detail):
             return "concd sent something that is not a reply: \(detail)"
         }
+    }
+}
+
+/// Frames waiting for the event loop to write them, and the ids of their requests.
+final class Outbox: Sendable {
+    struct State {
+        var buffer: ByteBuffer?
+        var ids: [UInt64] = []
+        var scheduled = false
+    }
+
+    private let state = Mutex(State())
+
+    func withLock<T>(_ body: (inout State) -> T) -> T {
+        state.withLock { body(&$0) }
     }
 }
 

@@ -59,7 +59,6 @@ public final class Daemon: Sendable {
             }
         }
         defer { signalForwarder.cancel() }
-        BlockingHTTP.globalInit()
         let openFiles = ResourceLimits.raiseOpenFiles()
         logger.debug("open file limit", metadata: ["nofile": "\(openFiles)"])
         let eventLoops = MultiThreadedEventLoopGroup.singleton

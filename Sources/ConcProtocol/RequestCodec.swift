@@ -5,6 +5,22 @@ import Foundation
 public enum RequestCodec {
     /// Decodes one frame (a JSON object, without its newline).
     public static func decode(_ frame: some Collection<UInt8>) throws(RequestDecodingError) -> Request {
+        let fast = frame.withContiguousStorageIfAvailable { WireRequest.fast($0) } ?? Array(frame).withUnsafeBufferPointer { WireRequest.fast($0) }
+        let wire: WireRequest
+        if let fast {
+            wire = fast
+        } else {
+            wire = try foundationDecode(frame)
+        }
+        do {
+            return try wire.request()
+        } catch {
+            throw RequestDecodingError(id: wire.id, error: error)
+        }
+    }
+
+    /// Foundation's reading of a frame the fast reader did not take, with a sentence for each way it is wrong.
+    private static func foundationDecode(_ frame: some Collection<UInt8>) throws(RequestDecodingError) -> WireRequest {
         let data = Data(frame)
         let wire: WireRequest
         do {
@@ -18,42 +34,61 @@ public enum RequestCodec {
         } catch {
             throw RequestDecodingError(id: nil, error: WireError(.invalidJSON, "the frame is not a JSON object"))
         }
-        do {
-            return try wire.request()
-        } catch {
-            throw RequestDecodingError(id: wire.id, error: error)
-        }
+        return wire
     }
 
     /// Encodes a request as one frame (no newline).
     public static func encode(_ request: Request) -> [UInt8] {
-        var wire = WireRequest()
-        wire.v = ProtocolLimits.version
-        wire.id = request.id
+        // Keys in the order Foundation's encoder writes a WireRequest.
+        var writer = JSONWriter(capacity: 128)
+        writer.raw(#"{"v":"#)
+        writer.signed(Int64(ProtocolLimits.version))
+        if let id = request.id {
+            writer.raw(#","id":"#)
+            writer.unsigned(id)
+        }
+        writer.raw(#","op":"#)
         switch request.operation {
-        case .ping, .status, .metrics: break
+        case .ping, .status, .metrics, .reload, .shutdown:
+            writer.string(request.operation.name)
         case .submit(let submission):
-            wire.kind = submission.workload.kind.rawValue
+            writer.raw(#""submit","kind":"#)
+            writer.string(submission.workload.kind.rawValue)
             switch submission.workload {
-            case .cpu(let n): wire.n = n
-            case .sleep(let ms): wire.ms = ms
-            case .io(let url), .async(let url): wire.url = url
+            case .cpu(let n):
+                writer.raw(#","n":"#)
+                writer.signed(n)
+            case .sleep(let ms):
+                writer.raw(#","ms":"#)
+                writer.signed(ms)
+            case .io(let url), .async(let url):
+                writer.raw(#","url":"#)
+                writer.string(url)
             case .noop: break
             }
-            wire.pool = submission.pool?.rawValue
-            wire.timeoutMilliseconds = submission.timeoutMilliseconds
-            wire.retries = submission.retries == 0 ? nil : Int64(submission.retries)
+            if let pool = submission.pool {
+                writer.raw(#","pool":"#)
+                writer.string(pool.rawValue)
+            }
+            if let timeout = submission.timeoutMilliseconds {
+                writer.raw(#","timeout_ms":"#)
+                writer.signed(timeout)
+            }
+            if submission.retries > 0 {
+                writer.raw(#","retries":"#)
+                writer.signed(Int64(submission.retries))
+            }
         case .resize(let pool, let size):
-            wire.pool = pool.rawValue
-            wire.size = Int64(size)
-        case .reload, .shutdown:
-            break
+            writer.raw(#""resize","pool":"#)
+            writer.string(pool.rawValue)
+            writer.raw(#","size":"#)
+            writer.signed(Int64(size))
         case .killWorker(let pid):
-            wire.pid = Int64(pid)
+            writer.raw(#""kill_worker","pid":"#)
+            writer.signed(Int64(pid))
         }
-        wire.op = request.operation.name
-        // Encoding a struct of strings and integers cannot fail.
-        return Array(try! JSONEncoder().encode(wire))
+        writer.bytes.append(UInt8(ascii: "}"))
+        return writer.bytes
     }
 
     private static func describe(_ error: DecodingError) -> WireError {
@@ -118,6 +153,53 @@ struct WireRequest: Codable {
     }
 
     init() {}
+
+    /// The request in `bytes` when every field is of the type it should be and no key is unknown,
+    /// else nil: then Foundation's decoder reads it and says what is wrong.
+    static func fast(_ bytes: UnsafeBufferPointer<UInt8>) -> WireRequest? {
+        guard let members = FlatJSON.object(bytes, maxDepth: 1) else { return nil }
+        var wire = WireRequest()
+        for (key, value) in members {
+            if case .null = value { continue }
+            switch key {
+            case "v":
+                guard let v = value.int64 else { return nil }
+                wire.v = Int(clamping: v)
+            case "id":
+                guard case .unsigned(let id) = value else { return nil }
+                wire.id = id
+            case "n":
+                guard let n = value.int64 else { return nil }
+                wire.n = n
+            case "ms":
+                guard let ms = value.int64 else { return nil }
+                wire.ms = ms
+            case "timeout_ms":
+                guard let timeout = value.int64 else { return nil }
+                wire.timeoutMilliseconds = timeout
+            case "retries":
+                guard let retries = value.int64 else { return nil }
+                wire.retries = retries
+            case "size":
+                guard let size = value.int64 else { return nil }
+                wire.size = size
+            case "pid":
+                guard let pid = value.int64 else { return nil }
+                wire.pid = pid
+            case "op", "kind", "url", "pool":
+                guard case .string(let text) = value else { return nil }
+                switch key {
+                case "op": wire.op = text
+                case "kind": wire.kind = text
+                case "url": wire.url = text
+                default: wire.pool = text
+                }
+            default:
+                return nil
+            }
+        }
+        return wire
+    }
 
     init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)

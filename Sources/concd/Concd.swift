@@ -60,6 +60,19 @@ struct Concd: AsyncParsableCommand {
         case auto, journal, stderr
     }
 
+    /// Worker mode is decided before ArgumentParser runs: a worker is only ever started by the daemon
+    /// as `concd --worker-fd N --worker-parent P`, and parsing reflects over the whole command, which
+    /// touches pages of the binary that every worker would then keep resident.
+    static func main() async {
+        let arguments = CommandLine.arguments
+        if arguments.count == 5, arguments[1] == "--worker-fd", let descriptor = Int32(arguments[2]),
+            arguments[3] == "--worker-parent", let parent = Int32(arguments[4])
+        {
+            WorkerProcess.run(descriptor: descriptor, parent: parent)
+        }
+        await main(nil)
+    }
+
     func validate() throws {
         for (name, value, range) in [
             ("--process-workers", processWorkers, 1...1024), ("--threads", threads, 1...4096),

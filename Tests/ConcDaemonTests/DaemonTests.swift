@@ -80,6 +80,54 @@ import ConcDaemon
         }
     }
 
+    /// Many frames in one write arrive in one read burst; the replies made inside it (ping, async
+    /// no-ops, a bad frame) and those finished on pool threads meanwhile must all come out.
+    @Test func aBurstOfFramesInOneWriteIsAnsweredInFull() async throws {
+        try await withDaemon { _, socketPath in
+            var frames: [UInt8] = []
+            let count = 300
+            for id in 1...UInt64(count) {
+                let operation: Request.Operation
+                switch id % 5 {
+                case 0: operation = .ping
+                case 1: operation = .submit(try Submission(workload: .noop, pool: .async))
+                case 2: operation = .submit(try Submission(workload: .noop, pool: .thread))
+                case 3: operation = .submit(try Submission(workload: .noop, pool: .process))
+                default: operation = .submit(try Submission(workload: .cpu(n: Int64(id)), pool: .async))
+                }
+                frames += RequestCodec.encode(Request(id: id, operation: operation)) + [UInt8(ascii: "\n")]
+            }
+            frames += Array(#"{"id":9999,"op":"dance"}"#.utf8) + [UInt8(ascii: "\n")]
+            let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+            #expect(descriptor >= 0)
+            defer { close(descriptor) }
+            var address = sockaddr_un()
+            address.sun_family = sa_family_t(AF_UNIX)
+            withUnsafeMutableBytes(of: &address.sun_path) { raw in
+                raw.copyBytes(from: socketPath.utf8)
+                raw[socketPath.utf8.count] = 0
+            }
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            }
+            #expect(connected == 0)
+            #expect(frames.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) } == frames.count)
+            var received: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 65_536)
+            var timeout = timeval(tv_sec: 10, tv_usec: 0)
+            setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            while received.count(where: { $0 == UInt8(ascii: "\n") }) < count + 1 {
+                let got = read(descriptor, &buffer, buffer.count)
+                guard got > 0 else { break }
+                received += buffer[..<got]
+            }
+            let replies = try received.split(separator: UInt8(ascii: "\n")).map { try ReplyCodec.decode($0) }
+            #expect(replies.count == count + 1)
+            #expect(Set(replies.compactMap(\.id)) == Set(1...UInt64(count)).union([9999]))
+            #expect(replies.filter { !$0.ok }.map(\.id) == [9999])
+        }
+    }
+
     @Test func statusShowsEachPoolsCounters() async throws {
         try await withDaemon { client, socketPath in
             _ = try await client.submit(try Submission(workload: .cpu(n: 10)))

@@ -16,6 +16,9 @@ extension BinaryLevelTests {
             // Which task the victim runs is not known; kill it and check each reply on its own terms.
             let killedAt = Date()
             kill(victim.pid, SIGKILL)
+            let after = try waitForFullPool(daemon, size: 2, excluding: victim.pid)
+            print("respawn: the process pool was whole again \(Int(Date().timeIntervalSince(killedAt) * 1000)) ms after SIGKILL (polled through concctl status)")
+            #expect(Set(after.map(\.name)) == Set(before.map(\.name)), "the replacement keeps the slot's name")
             var replies: [Int: [String: Any]] = [:]
             for _ in 0..<2 {
                 let reply = try #require(json(connection.readLine(seconds: 20)))
@@ -31,9 +34,6 @@ extension BinaryLevelTests {
                 #expect(message.contains("SIGKILL") && message.contains("while running sleep"), "\(message)")
                 #expect(failure["worker_pid"] as? Int == Int(victim.pid))
             }
-            let after = try waitForFullPool(daemon, size: 2, excluding: victim.pid)
-            print("respawn: the process pool was whole again \(Int(Date().timeIntervalSince(killedAt) * 1000)) ms after SIGKILL (polled through concctl status)")
-            #expect(Set(after.map(\.name)) == Set(before.map(\.name)), "the replacement keeps the slot's name")
         }
 
         @Test func retriesRunTheTaskAgainAfterItsWorkerDies() throws {

@@ -18,7 +18,8 @@ typedef struct concd_http_result {
     char error[256];
 } concd_http_result;
 
-/// Initialises libcurl once per process; call before any thread performs a GET.
+/// Loads and initialises libcurl once per process (later calls wait for the first and return
+/// its result): 0, or -1 when libcurl could not be loaded. concd_http_get calls it itself.
 int concd_curl_global_init(void);
 
 /// Performs one blocking HTTP(S) GET of `url`, discarding the body, with a whole-transfer

@@ -56,17 +56,28 @@ package final class AsyncPool: Pool {
             return nil
         }
         if let refusal { throw refusal }
+        if case .noop = job.workload {
+            // Nothing to await: answering on the caller's thread (the event loop) saves a task,
+            // a hop to the cooperative pool and back, and a thread wake-up each way.
+            job.complete(TaskOutcome(result: .success(.empty), worker: "async", workerPID: nil))
+            finished()
+            return
+        }
         Task {
             let result = await run(job)
             job.complete(TaskOutcome(result: result, worker: "async", workerPID: nil))
-            let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-                state.inFlight -= 1
-                guard state.inFlight == 0, !state.accepting else { return [] }
-                defer { state.drained.removeAll() }
-                return state.drained
-            }
-            for waiter in waiters { waiter.resume() }
+            finished()
         }
+    }
+
+    private func finished() {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.inFlight -= 1
+            guard state.inFlight == 0, !state.accepting else { return [] }
+            defer { state.drained.removeAll() }
+            return state.drained
+        }
+        for waiter in waiters { waiter.resume() }
     }
 
     package func snapshot() -> PoolSnapshot {

@@ -19,6 +19,10 @@ package final class ThreadPool: Pool {
     private let stopped = Countdown(0)
     private let state = Mutex(State())
     private let abandoned = Atomic<Int>(0)
+    /// Deadline timers run here, not on a global queue: Swift concurrency's executor shares the
+    /// global queues' threads on Linux, so with the async pool busy on cpu tasks a timer there
+    /// fired seconds late. A queue of its own gets a thread of its own (overcommit).
+    private let deadlines = DispatchQueue(label: "concd.thread-pool.deadlines")
     private let logger: Logger
 
     private struct State {
@@ -145,7 +149,7 @@ package final class ThreadPool: Pool {
             guard answered.claim() else { return }
             abandon(name: name, job: job)
         }
-        DispatchQueue.global().asyncAfter(
+        deadlines.asyncAfter(
             deadline: .now() + .nanoseconds(Int(max(0, (remaining + grace).nanoseconds))),
             execute: timer
         )

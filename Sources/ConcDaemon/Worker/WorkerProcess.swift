@@ -11,7 +11,8 @@ public enum WorkerProcess {
     public static func run(descriptor: Int32, parent: Int32?) -> Never {
         _ = concd_set_parent_death_signal(SIGKILL)
         if let parent, getppid() != parent { exit(0) }
-        BlockingHTTP.globalInit()
+        // libcurl is loaded and initialised by the first GET (BlockingHTTP), not here: a worker
+        // that only ever runs cpu or sleep tasks keeps none of it resident.
         send(descriptor, WorkerMessage.encode(.hello(pid: getpid())))
         var buffer = [UInt8](repeating: 0, count: WorkerMessage.maxBytes)
         while true {

@@ -3,7 +3,7 @@ import ConcProtocol
 
 /// The blocking HTTP GET of the classic comparison, done by libcurl's easy interface on the calling thread.
 package enum BlockingHTTP {
-    /// Initialises libcurl; call once per process before any GET.
+    /// Loads and initialises libcurl if that has not happened yet; the first GET does it anyway.
     package static func globalInit() {
         _ = concd_curl_global_init()
     }

@@ -2,6 +2,7 @@ import ArgumentParser
 import ConcClient
 import ConcProtocol
 import Foundation
+import Synchronization
 
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -65,7 +66,14 @@ struct Bench: AsyncParsableCommand {
         let directory = String(cString: made)
         defer { try? FileManager.default.removeItem(atPath: directory) }
 
+        let loadAverage = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))
+            .flatMap { $0.split(separator: " ").first }.flatMap { Double($0) }
         let floor = try EchoFloor.measure(rounds: rounds)
+        // The unpinned floor is bimodal on a VM: the scheduler may run both ends on one core
+        // (no cross-core wake-up) or on two. Both cases, pinned, show which one a run got.
+        let cpus = EchoFloor.usableCPUs()
+        let sameCore = try cpus.first.map { try EchoFloor.measure(rounds: rounds, cpus: ($0, $0)) }
+        let crossCore = try cpus.count >= 2 ? EchoFloor.measure(rounds: rounds, cpus: (cpus[0], cpus[1])) : nil
         let daemon = try PrivateDaemon(
             executable: concd ?? (URL(fileURLWithPath: EchoFloor.selfExecutable()).deletingLastPathComponent().path + "/concd"),
             directory: directory
@@ -75,29 +83,39 @@ struct Bench: AsyncParsableCommand {
         var results = BenchResults(
             floorP50Microseconds: Self.micro(percentile(floor, 50)),
             floorP99Microseconds: Self.micro(percentile(floor, 99)),
+            floorSameCoreMicroseconds: sameCore.map { Self.micro(percentile($0, 50)) },
+            floorCrossCoreMicroseconds: crossCore.map { Self.micro(percentile($0, 50)) },
             readyMilliseconds: daemon.readyMilliseconds
         )
+        results.loadAverage = loadAverage
+        let raw = try RawConnection(socketPath: daemon.socketPath)
         for pool in PoolKind.allCases {
             let noop = try Submission(workload: .noop, pool: pool)
-            for _ in 0..<(rounds / 10) { _ = try await client.submit(noop) }
+            let frame = RequestCodec.encode(Request(id: 1, operation: .submit(noop))) + [UInt8(ascii: "\n")]
+            for _ in 0..<(rounds / 10) { try raw.roundTrip(frame) }
             var samples: [UInt64] = []
             samples.reserveCapacity(rounds)
             for _ in 0..<rounds {
                 let start = monotonicNanoseconds()
-                let reply = try await client.submit(noop)
+                try raw.roundTrip(frame)
                 samples.append(monotonicNanoseconds() - start)
+            }
+            var clientSamples: [UInt64] = []
+            clientSamples.reserveCapacity(rounds / 2)
+            for _ in 0..<(rounds / 2) {
+                let start = monotonicNanoseconds()
+                let reply = try await client.submit(noop)
+                clientSamples.append(monotonicNanoseconds() - start)
                 guard reply.ok else { throw BenchError("a no-op failed on the \(pool) pool: \(reply.error?.message ?? "?")") }
             }
-            let one = try await Self.pipelinedRate(noop, total: pipelined, connections: [client], window: 512)
-            var extra: [ConcClient] = []
-            for _ in 0..<3 { extra.append(try await ConcClient.connect(socketPath: daemon.socketPath)) }
-            let several = try await Self.pipelinedRate(noop, total: pipelined, connections: [client] + extra, window: 128)
-            for connection in extra { await connection.close() }
+            let one = try Self.pipelinedRate(frame, total: pipelined, connections: 1, window: 512, socketPath: daemon.socketPath)
+            let several = try Self.pipelinedRate(frame, total: pipelined, connections: 4, window: 128, socketPath: daemon.socketPath)
             results.pools[pool.rawValue] = PoolResult(
                 p50Microseconds: Self.micro(percentile(samples, 50)),
                 p99Microseconds: Self.micro(percentile(samples, 99)),
                 pipelinedPerSecond: one,
-                pipelinedFourConnectionsPerSecond: several
+                pipelinedFourConnectionsPerSecond: several,
+                clientP50Microseconds: Self.micro(percentile(clientSamples, 50))
             )
         }
 
@@ -125,36 +143,51 @@ struct Bench: AsyncParsableCommand {
             workers: workers,
             scaling: parallel / Double(single)
         )
-        results.rssMegabytes = daemon.residentMegabytes(workerPIDs: status.pools.flatMap { $0.workers ?? [] }.compactMap(\.pid))
+        (results.rssMegabytes, results.pssMegabytes) = daemon.memoryMegabytes(
+            workerPIDs: status.pools.flatMap { $0.workers ?? [] }.compactMap(\.pid)
+        )
         await client.close()
         return results
     }
 
-    /// No-op tasks per second with `window` requests in flight on each connection.
+    /// No-op tasks per second with `window` requests in flight on each of `connections` blocking
+    /// connections, each driven by its own thread.
     private static func pipelinedRate(
-        _ submission: Submission, total: Int, connections: [ConcClient], window: Int
-    ) async throws -> Double {
+        _ frame: [UInt8], total: Int, connections: Int, window: Int, socketPath: String
+    ) throws -> Double {
+        let perConnection = total / connections
+        let failure = FirstError()
+        let done = DispatchSemaphore(value: 0)
         let start = monotonicNanoseconds()
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            let perConnection = total / connections.count
-            for connection in connections {
-                for lane in 0..<window {
-                    group.addTask {
-                        var index = lane
-                        while index < perConnection {
-                            let reply = try await connection.submit(submission)
-                            if !reply.ok { throw BenchError("a pipelined no-op failed: \(reply.error?.message ?? "?")") }
-                            index += window
-                        }
-                    }
+        for _ in 0..<connections {
+            let worker = Thread {
+                do {
+                    try RawConnection(socketPath: socketPath).pipeline(frame, total: perConnection, window: window)
+                } catch {
+                    failure.record(error)
                 }
+                done.signal()
             }
-            try await group.waitForAll()
+            worker.start()
         }
-        return Double(total) / (Double(monotonicNanoseconds() - start) / 1e9)
+        for _ in 0..<connections { done.wait() }
+        let elapsed = monotonicNanoseconds() - start
+        if let error = failure.first { throw error }
+        return Double(perConnection * connections) / (Double(elapsed) / 1e9)
     }
 
     private static func micro(_ nanoseconds: UInt64) -> Double {
         (Double(nanoseconds) / 10).rounded() / 100
     }
+}
+
+/// The first error any of several threads met.
+private final class FirstError: Sendable {
+    private let state = Mutex<(any Error)?>(nil)
+
+    func record(_ error: any Error) {
+        state.withLock { if $0 == nil { $0 = error } }
+    }
+
+    var first: (any Error)? { state.withLock { $0 } }
 }

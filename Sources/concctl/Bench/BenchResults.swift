@@ -2,17 +2,27 @@
 struct BenchResults: Encodable {
     var floorP50Microseconds: Double
     var floorP99Microseconds: Double
+    /// The floor with both ends pinned to one core, and to two different cores.
+    var floorSameCoreMicroseconds: Double?
+    var floorCrossCoreMicroseconds: Double?
     var readyMilliseconds: Double
     var pools: [String: PoolResult] = [:]
     var cpu: CPUResult?
     var rssMegabytes: Double = 0
+    var pssMegabytes: Double = 0
+    /// The 1-minute load average when the run started: other work on the machine skews every figure.
+    var loadAverage: Double?
 
     enum CodingKeys: String, CodingKey {
         case floorP50Microseconds = "floor_rtt_us"
         case floorP99Microseconds = "floor_rtt_p99_us"
+        case floorSameCoreMicroseconds = "floor_same_core_us"
+        case floorCrossCoreMicroseconds = "floor_cross_core_us"
         case readyMilliseconds = "ready_ms"
         case pools, cpu
         case rssMegabytes = "rss_mb"
+        case pssMegabytes = "pss_mb"
+        case loadAverage = "loadavg_1m"
     }
 
     /// The table a person reads; every ratio is against a floor measured in the same run.
@@ -20,10 +30,17 @@ struct BenchResults: Encodable {
         func ratio(_ value: Double, _ floor: Double) -> String { floor > 0 ? Format.rounded(value / floor) + "×" : "-" }
         var rows = [["measure", "value", "ratio", "against"]]
         rows.append(["AF_UNIX echo round trip p50 (floor)", "\(Format.rounded(floorP50Microseconds)) µs", "1×", "itself"])
+        if let sameCore = floorSameCoreMicroseconds {
+            rows.append(["  the same, both ends pinned to one core", "\(Format.rounded(sameCore)) µs", ratio(sameCore, floorP50Microseconds), "floor p50"])
+        }
+        if let crossCore = floorCrossCoreMicroseconds {
+            rows.append(["  the same, pinned to two cores", "\(Format.rounded(crossCore)) µs", ratio(crossCore, floorP50Microseconds), "floor p50"])
+        }
         for name in ["process", "thread", "async"] {
             guard let pool = pools[name] else { continue }
             rows.append(["no-op round trip p50, \(name)", "\(Format.rounded(pool.p50Microseconds)) µs", ratio(pool.p50Microseconds, floorP50Microseconds), "floor p50"])
             rows.append(["no-op round trip p99, \(name)", "\(Format.rounded(pool.p99Microseconds)) µs", ratio(pool.p99Microseconds, floorP99Microseconds), "floor p99"])
+            rows.append(["no-op round trip p50, \(name), via ConcClient", "\(Format.rounded(pool.clientP50Microseconds)) µs", ratio(pool.clientP50Microseconds, floorP50Microseconds), "floor p50"])
             rows.append(["pipelined no-ops, \(name), 1 connection", "\(Int(pool.pipelinedPerSecond))/s", "", ""])
             rows.append(["pipelined no-ops, \(name), 4 connections", "\(Int(pool.pipelinedFourConnectionsPerSecond))/s", "", ""])
         }
@@ -34,7 +51,11 @@ struct BenchResults: Encodable {
             rows.append(["\(cpu.workers) loops on \(cpu.workers) workers", "", Format.rounded(cpu.scaling) + "×", "one loop's time (ideal 1×)"])
         }
         rows.append(["exec to READY=1", "\(Format.rounded(readyMilliseconds)) ms", "", ""])
-        rows.append(["idle RSS, daemon + workers", "\(Format.rounded(rssMegabytes)) MB", "", ""])
+        rows.append(["idle RSS, daemon + workers", "\(Format.rounded(rssMegabytes)) MB", "", "shared pages counted in each process"])
+        rows.append(["idle PSS, daemon + workers", "\(Format.rounded(pssMegabytes)) MB", "", "shared pages split among them"])
+        if let loadAverage {
+            rows.append(["load average (1 min) at the start", Format.rounded(loadAverage), "", "other work skews every figure"])
+        }
         return Format.table(rows)
     }
 }
@@ -44,8 +65,11 @@ struct PoolResult: Encodable {
     var p99Microseconds: Double
     var pipelinedPerSecond: Double
     var pipelinedFourConnectionsPerSecond: Double
+    /// The same no-op through ConcClient (NIO, one continuation per request), for comparison.
+    var clientP50Microseconds: Double
 
     enum CodingKeys: String, CodingKey {
+        case clientP50Microseconds = "concclient_p50_us"
         case p50Microseconds = "p50_us"
         case p99Microseconds = "p99_us"
         case pipelinedPerSecond = "pipelined_per_s"

@@ -7,8 +7,10 @@ enum EchoFloor {
     /// The size of a typical no-op request frame.
     static let messageBytes = 64
 
-    /// Round-trip times in nanoseconds, measured against a `concctl bench-echo` child.
-    static func measure(rounds: Int) throws -> [UInt64] {
+    /// Round-trip times in nanoseconds, measured against a `concctl bench-echo` child. With
+    /// `cpus`, this thread is pinned to the first CPU and the peer to the second for the
+    /// measurement (same CPU twice: both on one core), and this thread's mask is restored after.
+    static func measure(rounds: Int, cpus: (Int, Int)? = nil) throws -> [UInt64] {
         var pair: [Int32] = [-1, -1]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
             throw BenchError("socketpair failed")
@@ -27,6 +29,13 @@ enum EchoFloor {
             close(pair[0])
             peer.wait()
         }
+        var saved = cpu_set_t()
+        if let (own, other) = cpus {
+            guard Affinity.get(0, MemoryLayout<cpu_set_t>.size, &saved) == 0,
+                pin(0, to: own), pin(peer.pid, to: other)
+            else { throw BenchError("cannot pin the floor's processes to CPUs \(own) and \(other)") }
+        }
+        defer { if cpus != nil { _ = Affinity.set(0, MemoryLayout<cpu_set_t>.size, &saved) } }
         var message = [UInt8](repeating: UInt8(ascii: "x"), count: messageBytes)
         var samples: [UInt64] = []
         samples.reserveCapacity(rounds)
@@ -43,6 +52,21 @@ enum EchoFloor {
             if round >= rounds / 10 { samples.append(monotonicNanoseconds() - start) }
         }
         return samples
+    }
+
+    /// The CPUs this process may run on.
+    static func usableCPUs() -> [Int] {
+        var set = cpu_set_t()
+        guard Affinity.get(0, MemoryLayout<cpu_set_t>.size, &set) == 0 else { return [] }
+        return withUnsafeBytes(of: &set) { raw in
+            (0..<(raw.count * 8)).filter { raw[$0 / 8] & UInt8(1 << ($0 % 8)) != 0 }
+        }
+    }
+
+    private static func pin(_ pid: pid_t, to cpu: Int) -> Bool {
+        var set = cpu_set_t()
+        withUnsafeMutableBytes(of: &set) { raw in raw[cpu / 8] |= UInt8(1 << (cpu % 8)) }
+        return Affinity.set(pid, MemoryLayout<cpu_set_t>.size, &set) == 0
     }
 
     static func selfExecutable() -> String {
@@ -71,5 +95,21 @@ struct BenchEcho: ParsableCommand {
                 sent += written
             }
         }
+    }
+}
+
+/// glibc's sched_getaffinity and sched_setaffinity, which the Glibc module leaves out (they need
+/// _GNU_SOURCE); looked up once in the running process.
+private enum Affinity {
+    typealias Function = @convention(c) (pid_t, Int, UnsafeMutableRawPointer?) -> Int32
+
+    static let get = function("sched_getaffinity")
+    static let set = function("sched_setaffinity")
+
+    private static func function(_ name: String) -> Function {
+        guard let symbol = dlsym(dlopen(nil, RTLD_NOW), name) else {
+            return { _, _, _ in -1 }
+        }
+        return unsafeBitCast(symbol, to: Function.self)
     }
 }

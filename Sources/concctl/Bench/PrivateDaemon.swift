@@ -48,14 +48,19 @@ final class PrivateDaemon {
         readyMilliseconds = (Double(ready - start) / 1e4).rounded() / 100
     }
 
-    /// Resident memory of the daemon and its workers, in MB.
-    func residentMegabytes(workerPIDs: [Int32]) -> Double {
-        let total = ([process.pid] + workerPIDs).reduce(0) { sum, pid in
-            let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
-            let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
-            return sum + (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0)
+    /// Resident memory of the daemon and its workers, in MB: RSS (`VmRSS`), which counts every
+    /// shared page in each process that maps it, and PSS (`Pss` of smaps_rollup), which splits a
+    /// shared page among the processes that map it, so the sum is what the group really costs.
+    func memoryMegabytes(workerPIDs: [Int32]) -> (rss: Double, pss: Double) {
+        func kilobytes(_ file: String, _ field: String) -> Int {
+            let text = (try? String(contentsOfFile: file, encoding: .utf8)) ?? ""
+            let line = text.split(separator: "\n").first { $0.hasPrefix(field) } ?? ""
+            return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
         }
-        return (Double(total) / 1024 * 10).rounded() / 10
+        let pids = [process.pid] + workerPIDs
+        let rss = pids.reduce(0) { $0 + kilobytes("/proc/\($1)/status", "VmRSS:") }
+        let pss = pids.reduce(0) { $0 + kilobytes("/proc/\($1)/smaps_rollup", "Pss:") }
+        return ((Double(rss) / 1024 * 10).rounded() / 10, (Double(pss) / 1024 * 10).rounded() / 10)
     }
 
     func stop() {

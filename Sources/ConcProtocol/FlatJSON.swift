@@ -1,0 +1,196 @@
+/// A reader for the frames nearly every request and reply are: one JSON object of known keys whose
+/// values are plain ASCII strings without escapes, integers, booleans, null, or (one level down) such
+/// objects. It reads those in one pass without Foundation. It answers `nil` for anything else (escapes,
+/// fractions, exponents, non-ASCII, duplicate keys, deeper nesting, malformed JSON), and the caller
+/// then uses Foundation's decoder, which owns every error sentence; so the fast path can only ever
+/// agree with it.
+struct FlatJSON {
+    enum Value {
+        case string(String)
+        case unsigned(UInt64)
+        case negative(Int64)
+        case bool(Bool)
+        case null
+        case object([(key: String, value: Value)])
+
+        /// The value as an Int64, if it is an integer in range.
+        var int64: Int64? {
+            switch self {
+            case .unsigned(let value): return value <= UInt64(Int64.max) ? Int64(value) : nil
+            case .negative(let value): return value
+            default: return nil
+            }
+        }
+    }
+
+    /// Parses `bytes` as one object with at most `maxDepth` levels; nil when it is not that simple.
+    static func object(_ bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int = 2) -> [(key: String, value: Value)]? {
+        var reader = FlatJSON(bytes: bytes)
+        reader.skipSpace()
+        guard let members = reader.object(depth: maxDepth) else { return nil }
+        reader.skipSpace()
+        return reader.position == bytes.count ? members : nil
+    }
+
+    private static let maxMembers = 16
+    private let bytes: UnsafeBufferPointer<UInt8>
+    private var position = 0
+
+    private init(bytes: UnsafeBufferPointer<UInt8>) {
+        self.bytes = bytes
+    }
+
+    private var current: UInt8? { position < bytes.count ? bytes[position] : nil }
+
+    private mutating func skipSpace() {
+        while let byte = current, byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 {
+            position += 1
+        }
+    }
+
+    private mutating func consume(_ byte: UInt8) -> Bool {
+        guard current == byte else { return false }
+        position += 1
+        return true
+    }
+
+    private mutating func object(depth: Int) -> [(key: String, value: Value)]? {
+        guard depth > 0, consume(UInt8(ascii: "{")) else { return nil }
+        var members: [(key: String, value: Value)] = []
+        skipSpace()
+        if consume(UInt8(ascii: "}")) { return members }
+        while true {
+            skipSpace()
+            guard let key = string() else { return nil }
+            // Foundation's handling of a repeated key is its own business: leave those frames to it.
+            // Known shapes have at most 11 keys; a frame of thousands must not cost quadratic time here.
+            if members.count == Self.maxMembers || members.contains(where: { $0.key == key }) { return nil }
+            skipSpace()
+            guard consume(UInt8(ascii: ":")) else { return nil }
+            skipSpace()
+            guard let value = value(depth: depth) else { return nil }
+            members.append((key, value))
+            skipSpace()
+            if consume(UInt8(ascii: ",")) { continue }
+            return consume(UInt8(ascii: "}")) ? members : nil
+        }
+    }
+
+    private mutating func value(depth: Int) -> Value? {
+        switch current {
+        case UInt8(ascii: "\""): return string().map(Value.string)
+        case UInt8(ascii: "{"): return object(depth: depth - 1).map(Value.object)
+        case UInt8(ascii: "t"): return literal("true") ? .bool(true) : nil
+        case UInt8(ascii: "f"): return literal("false") ? .bool(false) : nil
+        case UInt8(ascii: "n"): return literal("null") ? .null : nil
+        default: return integer()
+        }
+    }
+
+    private mutating func literal(_ word: StaticString) -> Bool {
+        let count = word.utf8CodeUnitCount
+        guard bytes.count - position >= count else { return false }
+        for offset in 0..<count where bytes[position + offset] != word.utf8Start[offset] {
+            return false
+        }
+        position += count
+        return true
+    }
+
+    /// A string of printable ASCII without escapes.
+    private mutating func string() -> String? {
+        guard consume(UInt8(ascii: "\"")) else { return nil }
+        let start = position
+        while let byte = current {
+            if byte == UInt8(ascii: "\"") {
+                let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<position]), as: UTF8.self)
+                position += 1
+                return text
+            }
+            guard byte >= 0x20, byte < 0x7F, byte != UInt8(ascii: "\\") else { return nil }
+            position += 1
+        }
+        return nil
+    }
+
+    /// An integer in JSON's grammar (no leading zeros), without fraction or exponent.
+    private mutating func integer() -> Value? {
+        let negative = consume(UInt8(ascii: "-"))
+        guard let first = current, first >= UInt8(ascii: "0"), first <= UInt8(ascii: "9") else { return nil }
+        var magnitude: UInt64 = 0
+        let start = position
+        while let byte = current, byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") {
+            let (times, overflowTimes) = magnitude.multipliedReportingOverflow(by: 10)
+            let (sum, overflowSum) = times.addingReportingOverflow(UInt64(byte - UInt8(ascii: "0")))
+            guard !overflowTimes, !overflowSum else { return nil }
+            magnitude = sum
+            position += 1
+        }
+        if first == UInt8(ascii: "0"), position - start > 1 { return nil }
+        if let next = current, next == UInt8(ascii: ".") || next == UInt8(ascii: "e") || next == UInt8(ascii: "E") {
+            return nil
+        }
+        guard negative else { return .unsigned(magnitude) }
+        guard magnitude <= UInt64(Int64.max) else { return nil }
+        return .negative(-Int64(magnitude))
+    }
+}
+
+/// Appends JSON text to a byte array: the few shapes replies and requests need.
+struct JSONWriter {
+    var bytes: [UInt8] = []
+
+    init(capacity: Int) {
+        bytes.reserveCapacity(capacity)
+    }
+
+    mutating func raw(_ text: StaticString) {
+        bytes.append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+
+    mutating func unsigned(_ value: UInt64) {
+        if value < 10 {
+            bytes.append(UInt8(ascii: "0") + UInt8(value))
+            return
+        }
+        var digits: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)  // 32 bytes: room for 20 digits
+        var count = 0
+        var rest = value
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            while rest > 0 {
+                buffer[31 - count] = UInt8(ascii: "0") + UInt8(rest % 10)
+                rest /= 10
+                count += 1
+            }
+            bytes.append(contentsOf: buffer[(32 - count)...])
+        }
+    }
+
+    mutating func signed(_ value: Int64) {
+        if value < 0 { bytes.append(UInt8(ascii: "-")) }
+        unsigned(value.magnitude)
+    }
+
+    /// A string, escaped as Foundation's JSONEncoder escapes it (slashes left alone).
+    mutating func string(_ text: String) {
+        bytes.append(UInt8(ascii: "\""))
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): raw("\\\"")
+            case UInt8(ascii: "\\"): raw("\\\\")
+            case 0x0A: raw("\\n")
+            case 0x0D: raw("\\r")
+            case 0x09: raw("\\t")
+            case 0x08: raw("\\b")
+            case 0x0C: raw("\\f")
+            case 0x00..<0x20:
+                raw("\\u00")
+                let hex: StaticString = "0123456789abcdef"
+                bytes.append(hex.utf8Start[Int(byte >> 4)])
+                bytes.append(hex.utf8Start[Int(byte & 0x0F)])
+            default: bytes.append(byte)
+            }
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+}
