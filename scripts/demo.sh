@@ -39,6 +39,21 @@ echo; echo "== side by side: one workload on every pool that can run it (concctl
 ctl compare cpu 10000000 --count 4
 ctl compare io "$url/delay/100" --count 8
 ctl compare sleep 100 --count 8
+echo; echo "== crash isolation: a worker is SIGKILLed under its task; only that task notices, and --retries runs it again =="
+"$bin/concctl" --socket "$socket" submit sleep 1500 --pool process --retries 1 > "$work/retried.out" 2>&1 &
+submit_pid=$!
+victim=""
+for _ in $(seq 100); do
+    victim=$("$bin/concctl" --socket "$socket" status --json |
+        grep -o '"busy":true,"name":"process-[0-9]*","pid":[0-9]*' | head -1 | grep -o '[0-9]*$' || true)
+    [ -n "$victim" ] && break
+    sleep 0.02
+done
+ctl kill-worker "$victim"
+wait "$submit_pid" || true
+echo "\$ concctl submit sleep 1500 --pool process --retries 1    # (started before the kill)"
+cat "$work/retried.out"
+ctl submit cpu 1000 --count 4 --pool process
 ctl status
 echo; echo "\$ concctl metrics | grep _total    # Prometheus text; concd --metrics-listen HOST:PORT serves it over HTTP"
 "$bin/concctl" --socket "$socket" metrics | grep _total

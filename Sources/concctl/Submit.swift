@@ -131,6 +131,7 @@ struct Submit: AsyncParsableCommand {
         var parts = ["pool=\(reply.pool?.rawValue ?? "-")", "worker=\(reply.worker ?? "-")"]
         if let pid = reply.workerPID { parts.append("pid=\(pid)") }
         if let wall = reply.wallMicroseconds { parts.append("wall=\(Format.microseconds(wall))") }
+        if let attempts = reply.attempts { parts.append("attempts=\(attempts)") }
         return parts.joined(separator: " ")
     }
 
