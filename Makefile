@@ -29,7 +29,7 @@ deps:
 
 # Only the products users run: the micro-benchmarks (ConcdBenchmarks) link package-benchmark's
 # malloc interposer, which is neither wanted in nor built for the static binaries.
-STATIC_PRODUCTS ?= concd concctl loopback-http
+STATIC_PRODUCTS ?= concd concd-worker concctl loopback-http
 
 build: deps
 	@set -e; for product in $(STATIC_PRODUCTS); do $(SWIFT) build $(SWIFT_BUILD_FLAGS) --product $$product; done
@@ -108,12 +108,14 @@ shared_files = share/completions/concctl.bash:$(BASHCOMPDIR)/concctl \
 
 install: $(if $(filter 1,$(SKIP_BUILD)),,build)
 	@set -e; \
-	for binary in concd concctl; do \
+	for binary in concd concd-worker concctl; do \
 	    [ -x "$(BUILDDIR)/$$binary" ] || { echo "install: $(BUILDDIR)/$$binary is missing; run make build (or drop SKIP_BUILD=1)" >&2; exit 1; }; \
 	done; \
 	install -d -m 0755 "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(UNITDIR)" "$(DESTDIR)$(SYSUSERSDIR)" "$(DESTDIR)$(SYSCONFDIR)/concd"; \
 	install -m 0755 "$(BUILDDIR)/concd" "$(DESTDIR)$(BINDIR)/concd"; \
 	echo "installed $(DESTDIR)$(BINDIR)/concd"; \
+	install -m 0755 "$(BUILDDIR)/concd-worker" "$(DESTDIR)$(BINDIR)/concd-worker"; \
+	echo "installed $(DESTDIR)$(BINDIR)/concd-worker"; \
 	install -m 0755 "$(BUILDDIR)/concctl" "$(DESTDIR)$(BINDIR)/concctl"; \
 	echo "installed $(DESTDIR)$(BINDIR)/concctl"; \
 	for pair in $(shared_files); do \
@@ -152,7 +154,7 @@ uninstall:
 	    systemctl disable --now concd.socket concd.service >/dev/null 2>&1 || true; \
 	    echo "stopped   concd.service and concd.socket"; \
 	fi; \
-	for file in "$(DESTDIR)$(BINDIR)/concd" "$(DESTDIR)$(BINDIR)/concctl" "$(installed_unit)" "$(installed_socket)" "$(installed_sysusers)"; do \
+	for file in "$(DESTDIR)$(BINDIR)/concd" "$(DESTDIR)$(BINDIR)/concd-worker" "$(DESTDIR)$(BINDIR)/concctl" "$(installed_unit)" "$(installed_socket)" "$(installed_sysusers)"; do \
 	    if [ -e "$$file" ]; then rm -f "$$file"; echo "removed   $$file"; fi; \
 	done; \
 	for pair in $(shared_files); do \

@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "concd", targets: ["concd"]),
+        .executable(name: "concd-worker", targets: ["concd-worker"]),
         .executable(name: "concctl", targets: ["concctl"]),
         .library(name: "ConcProtocol", targets: ["ConcProtocol"]),
         .library(name: "ConcClient", targets: ["ConcClient"]),
@@ -30,6 +31,10 @@ let package = Package(
         // libcurl is loaded with dlopen at the first GET (see curl.c), so it is not linked;
         // its headers (libcurl4-openssl-dev) are still needed to build.
         .target(name: "CConcShims"),
+        // What a process worker runs: the worker channel's codec, the blocking workloads and the
+        // worker loop. Glibc and CConcShims only, so that concd-worker links neither Foundation nor NIO.
+        .target(name: "ConcWorkerCore", dependencies: ["CConcShims"]),
+        .executableTarget(name: "concd-worker", dependencies: ["ConcWorkerCore"]),
         .target(
             name: "ConcProtocol",
             dependencies: [.product(name: "NIOCore", package: "swift-nio")]
@@ -46,6 +51,7 @@ let package = Package(
             name: "ConcDaemon",
             dependencies: [
                 "ConcProtocol",
+                "ConcWorkerCore",
                 "CSystemd",
                 "CConcShims",
                 .product(name: "Logging", package: "swift-log"),
@@ -105,7 +111,7 @@ let package = Package(
         .testTarget(name: "ConcProtocolTests", dependencies: ["ConcProtocol"]),
         .testTarget(
             name: "ConcDaemonTests",
-            dependencies: ["ConcDaemon", "ConcClient", "LoopbackHTTP"]
+            dependencies: ["ConcDaemon", "ConcWorkerCore", "ConcClient", "LoopbackHTTP"]
         ),
         .testTarget(
             name: "IntegrationTests",

@@ -66,7 +66,7 @@ public final class Daemon: Sendable {
             ProcessPool(
                 size: configuration.processWorkers,
                 queueLimit: configuration.queueLimit,
-                executable: configuration.workerExecutable ?? WorkerSpawner.currentExecutable(),
+                executable: configuration.workerExecutable ?? WorkerSpawner.defaultExecutable(),
                 recycling: configuration.recycling,
                 logger: logger
             ),

@@ -1,6 +1,7 @@
 import Testing
 
 import ConcDaemon
+import ConcWorkerCore
 
 @Suite struct CPULoopTests {
     @Test(arguments: [(0, 0), (1, 0), (2, 1), (10, 45), (10_000_000, 49_999_995_000_000)] as [(Int64, Int64)])

@@ -13,7 +13,7 @@ import ConcDaemon
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let socketPath = directory + "/concd.sock"
         let configuration = DaemonConfiguration(
-            socketPath: socketPath, processWorkers: 2, threads: 4, workerExecutable: concdExecutable
+            socketPath: socketPath, processWorkers: 2, threads: 4, workerExecutable: workerExecutable
         )
         let daemon = Daemon(configuration: configuration, logger: Logger(label: "test"))
         let running = Task { try await daemon.run() }
@@ -147,7 +147,7 @@ import ConcDaemon
     @Test func aSecondDaemonOnTheSameSocketIsRefused() async throws {
         try await withDaemon { _, socketPath in
             let second = Daemon(
-                configuration: DaemonConfiguration(socketPath: socketPath, processWorkers: 1, threads: 1, workerExecutable: concdExecutable),
+                configuration: DaemonConfiguration(socketPath: socketPath, processWorkers: 1, threads: 1, workerExecutable: workerExecutable),
                 logger: Logger(label: "test")
             )
             await #expect(throws: ControlServer.BindError.self) { try await second.run() }

@@ -12,7 +12,7 @@ import ConcDaemon
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let socketPath = directory + "/concd.sock"
-        var configuration = DaemonConfiguration(socketPath: socketPath, processWorkers: 1, threads: 2, workerExecutable: concdExecutable)
+        var configuration = DaemonConfiguration(socketPath: socketPath, processWorkers: 1, threads: 2, workerExecutable: workerExecutable)
         configuration.metricsListen = ListenAddress(host: "127.0.0.1", port: 0)
         let daemon = Daemon(configuration: configuration, logger: Logger(label: "test"))
         let running = Task { try await daemon.run() }
@@ -53,7 +53,7 @@ import ConcDaemon
         let holder = try TCPListener()
         defer { holder.close() }
         var configuration = DaemonConfiguration(
-            socketPath: directory + "/concd.sock", processWorkers: 1, threads: 1, workerExecutable: concdExecutable
+            socketPath: directory + "/concd.sock", processWorkers: 1, threads: 1, workerExecutable: workerExecutable
         )
         configuration.metricsListen = ListenAddress(host: "127.0.0.1", port: holder.port)
         let daemon = Daemon(configuration: configuration, logger: Logger(label: "test"))

@@ -6,14 +6,18 @@ import Testing
 import ConcDaemon
 
 @Suite struct ProcessPoolTests {
-    private func makePool(size: Int = 2) async throws -> ProcessPool {
-        let pool = ProcessPool(size: size, queueLimit: 64, executable: concdExecutable, logger: Logger(label: "test"))
+    private func makePool(size: Int = 2, executable: String = workerExecutable) async throws -> ProcessPool {
+        let pool = ProcessPool(size: size, queueLimit: 64, executable: executable, logger: Logger(label: "test"))
         try await pool.start()
         return pool
     }
 
     private func pids(_ pool: ProcessPool) -> [Int32] {
         pool.snapshot().workers?.compactMap(\.pid) ?? []
+    }
+
+    @Test func theDefaultWorkerIsConcdWorkerBesideTheExecutable() {
+        #expect(WorkerSpawner.defaultExecutable() == workerExecutable)
     }
 
     @Test func workersAreWarmBeforeStartReturns() async throws {
@@ -26,8 +30,10 @@ import ConcDaemon
         for pid in pids { #expect(kill(pid, 0) == -1, "worker \(pid) outlived its pool") }
     }
 
-    @Test func runsWorkloadsInItsWorkers() async throws {
-        let pool = try await makePool()
+    /// concd-worker, and concd's own worker mode (what runs when concd-worker is not installed).
+    @Test(arguments: [workerExecutable, concdExecutable])
+    func runsWorkloadsInItsWorkers(executable: String) async throws {
+        let pool = try await makePool(executable: executable)
         let outcome = try await run(.cpu(n: 10_000_000), on: pool)
         #expect(outcome.result.value == .integer(49_999_995_000_000))
         #expect(outcome.worker.hasPrefix("process-"))

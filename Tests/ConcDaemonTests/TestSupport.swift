@@ -7,11 +7,17 @@ import Testing
 
 import ConcDaemon
 
-/// The built `concd` binary, which the process pool re-executes as its workers.
-let concdExecutable: String = {
+/// The built `concd` binary, which can also run as a worker (the fallback when `concd-worker` is missing).
+let concdExecutable = builtBinary("concd")
+
+/// The built `concd-worker` binary, which the process pool runs as its workers.
+let workerExecutable = builtBinary("concd-worker")
+
+/// A product built beside the test binary (`swift build --build-tests` builds them all).
+private func builtBinary(_ name: String) -> String {
     let testBinary = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-    return testBinary.deletingLastPathComponent().appendingPathComponent("concd").path
-}()
+    return testBinary.deletingLastPathComponent().appendingPathComponent(name).path
+}
 
 /// Runs one job on a pool and waits for its outcome.
 func run(_ workload: Workload, on pool: any Pool, timeoutMilliseconds: Int64? = nil) async throws -> TaskOutcome {

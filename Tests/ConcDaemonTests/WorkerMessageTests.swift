@@ -2,6 +2,7 @@ import ConcProtocol
 import Testing
 
 import ConcDaemon
+import ConcWorkerCore
 
 @Suite struct WorkerMessageTests {
     @Test(arguments: [
@@ -23,6 +24,13 @@ import ConcDaemon
         for reply in replies {
             #expect(WorkerMessage.decodeReply(WorkerMessage.encode(reply)[...]) == reply)
         }
+    }
+
+    /// The worker names its error codes as strings, apart from ConcProtocol; they must be the protocol's.
+    @Test func workerErrorCodesAreProtocolCodes() {
+        #expect(WorkerFailure.Code.timeout == ErrorCode.timeout.rawValue)
+        #expect(WorkerFailure.Code.httpFailed == ErrorCode.httpFailed.rawValue)
+        #expect(WorkerFailure.Code.internal == ErrorCode.internal.rawValue)
     }
 
     @Test func garbageIsNotAMessage() {

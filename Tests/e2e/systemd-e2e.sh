@@ -35,7 +35,7 @@ skip() { say "SKIP: $*"; echo "0 passed, 0 failed"; exit 0; }
 command -v unshare >/dev/null 2>&1 || skip "unshare (util-linux) is not installed"
 command -v nsenter >/dev/null 2>&1 || skip "nsenter (util-linux) is not installed"
 [ -x /lib/systemd/systemd ] || skip "/lib/systemd/systemd is not installed"
-for binary in concd concctl loopback-http; do
+for binary in concd concd-worker concctl loopback-http; do
   if [ ! -x "$builddir/$binary" ]; then
     say "ERROR: $builddir/$binary is missing; run make build first"
     exit 2
@@ -132,7 +132,7 @@ say "box $box is up (PID 1 is $boot_output on the host); systemd $(in_box system
 # build below those (CI may clone anywhere) is not visible inside: copy in what install needs.
 stage=/var/lib/concd-e2e
 tar -C "$repo" -cf - Makefile systemd etc share | in_box sh -c "mkdir -p $stage/src && tar -C $stage/src -xf -"
-tar -C "$builddir" -cf - concd concctl loopback-http | in_box sh -c "mkdir -p $stage/bin && tar -C $stage/bin -xf -"
+tar -C "$builddir" -cf - concd concd-worker concctl loopback-http | in_box sh -c "mkdir -p $stage/bin && tar -C $stage/bin -xf -"
 repo=$stage/src
 builddir=$stage/bin
 if in_box sh -c 'command -v make' >/dev/null 2>&1; then
@@ -145,6 +145,7 @@ else
   # no make in the box: install the same files by hand
   in_box sh -ec '
     install -D -m 0755 "$1/concd" /usr/local/bin/concd
+    install -D -m 0755 "$1/concd-worker" /usr/local/bin/concd-worker
     install -D -m 0755 "$1/concctl" /usr/local/bin/concctl
     mkdir -p /usr/local/lib/systemd/system /usr/local/lib/sysusers.d /etc/concd
     sed -e "s|@BINDIR@|/usr/local/bin|g" -e "s|@SYSCONFDIR@|/etc|g" "$2/systemd/concd.service.in" > /usr/local/lib/systemd/system/concd.service
@@ -188,6 +189,16 @@ if [ "$state" = active ] && [ -n "$status_text" ] && [[ $status_text == *process
   pass "$step" "StatusText=$status_text"
 else
   fail "$step" "is-active=$state StatusText='$status_text' ${start_output:+($start_output)}"
+fi
+
+# a2. the process pool's workers are the small concd-worker binary installed beside concd
+step="a2. process workers run concd-worker (installed beside concd)"
+exes=$(in_box sh -c 'for p in $(cat /proc/$1/task/*/children); do readlink "/proc/$p/exe"; done' sh \
+  "$(prop concd MainPID)" 2>/dev/null | sort | uniq -c | awk '{print $2 " x" $1}' | tr '\n' ' ')
+if [[ $exes == *"/concd-worker x"* ]]; then
+  pass "$step" "$exes"
+else
+  fail "$step" "the service's processes run: ${exes:-nothing readable}"
 fi
 
 # b. submit over the default socket, as root and as a member of group concd

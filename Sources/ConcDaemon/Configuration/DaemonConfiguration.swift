@@ -17,7 +17,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var queueLimit: Int
     /// Keep-alive connections the async pool opens to one HTTP server. Default: 1,024.
     public var asyncConnectionsPerHost: Int
-    /// The binary started in worker mode for the process pool. Default: this executable.
+    /// The worker binary the process pool starts. Default: `concd-worker` beside this executable,
+    /// else this executable in worker mode.
     public var workerExecutable: String?
     /// Replace a process worker after this many tasks; 0 never. Default: 0.
     public var processMaxTasks: Int = 0

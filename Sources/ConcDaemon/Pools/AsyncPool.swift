@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import ConcProtocol
+import ConcWorkerCore
 import NIOCore
 import NIOPosix
 import Synchronization

@@ -1,4 +1,5 @@
 import ConcProtocol
+import ConcWorkerCore
 import Foundation
 import Logging
 import Synchronization

@@ -1,3 +1,4 @@
+import ConcWorkerCore
 import Glibc
 
 /// A worker process and the daemon's end of its channel.
@@ -8,7 +9,7 @@ package struct SpawnedWorker: Sendable {
     package var socket: Int32
 }
 
-/// Starts `concd` in worker mode with `posix_spawn` (never `fork` without exec in a Swift process:
+/// Starts a worker (`concd-worker`, or `concd` in worker mode) with `posix_spawn` (never `fork` without exec in a Swift process:
 /// the child of a bare fork inherits locks held by threads that no longer exist).
 package enum WorkerSpawner {
     /// The file descriptor number the worker finds its channel on.
@@ -19,7 +20,19 @@ package enum WorkerSpawner {
         package var description: String
     }
 
-    /// The path of the running executable, which is also the worker binary.
+    /// The name of the small worker binary, installed beside `concd`.
+    package static let workerBinaryName = "concd-worker"
+
+    /// The worker binary to run when the configuration names none: `concd-worker` in the running
+    /// executable's folder, else the running executable itself in worker mode.
+    package static func defaultExecutable() -> String {
+        let current = currentExecutable()
+        guard let slash = current.lastIndex(of: "/") else { return current }
+        let sibling = String(current[...slash]) + workerBinaryName
+        return access(sibling, X_OK) == 0 ? sibling : current
+    }
+
+    /// The path of the running executable, which can also run as a worker.
     package static func currentExecutable() -> String {
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         let length = readlink("/proc/self/exe", &buffer, buffer.count - 1)

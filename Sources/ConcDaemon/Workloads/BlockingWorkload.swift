@@ -1,41 +1,20 @@
 import ConcProtocol
-import Glibc
+import ConcWorkerCore
 import NIOCore
 
-/// Runs a workload to completion on the calling OS thread: the body of a thread-pool thread and
-/// of a process worker.
+/// Runs a workload to completion on the calling OS thread: the thread pool's side of
+/// ConcWorkerCore's `BlockingTask`, which process workers run too.
 package enum BlockingWorkload {
     /// The longest an HTTP GET may take when the task has no deadline.
-    package static let defaultHTTPTimeoutMilliseconds: Int64 = 30_000
+    package static let defaultHTTPTimeoutMilliseconds = BlockingTask.defaultHTTPTimeoutMilliseconds
 
     /// Runs `workload`, bounding waits by `remaining` when it is given.
     package static func run(_ workload: Workload, remaining: TimeAmount?) -> Result<TaskValue, WireError> {
-        let remainingMilliseconds = remaining.map { max(1, $0.nanoseconds / 1_000_000) }
-        switch workload {
-        case .cpu(let n):
-            return .success(.integer(CPULoop.sum(upTo: n)))
-        case .sleep(let milliseconds):
-            let budget = min(milliseconds, remainingMilliseconds ?? milliseconds)
-            sleep(milliseconds: budget)
-            if budget < milliseconds {
-                return .failure(WireError(.timeout, "sleep \(milliseconds) was cut off by its deadline after \(budget) ms"))
-            }
-            return .success(.integer(milliseconds))
-        case .io(let url):
-            return BlockingHTTP.get(url, timeoutMilliseconds: remainingMilliseconds ?? defaultHTTPTimeoutMilliseconds)
-        case .async:
+        guard let kind = workload.workerKind else {
             return .failure(WireError(.unsupportedPool, "async GETs run only on the async pool"))
-        case .noop:
-            return .success(.empty)
         }
-    }
-
-    private static func sleep(milliseconds: Int64) {
-        var request = timespec(tv_sec: Int(milliseconds / 1000), tv_nsec: Int(milliseconds % 1000) * 1_000_000)
-        var left = timespec()
-        while nanosleep(&request, &left) == -1 && errno == EINTR {
-            request = left
-        }
+        let remainingMilliseconds = remaining.map { max(1, $0.nanoseconds / 1_000_000) }
+        return BlockingTask.run(kind, remainingMilliseconds: remainingMilliseconds).wireResult
     }
 }
 
@@ -46,6 +25,31 @@ extension Workload {
         switch self {
         case .sleep, .io: return true
         case .cpu, .async, .noop: return false
+        }
+    }
+
+    /// The task a worker runs for it; nil for the async GET, which only the async pool runs.
+    package var workerKind: WorkerTask.Kind? {
+        switch self {
+        case .cpu(let n): return .cpu(n: n)
+        case .sleep(let milliseconds): return .sleep(milliseconds: milliseconds)
+        case .io(let url): return .io(url: url)
+        case .noop: return .noop
+        case .async: return nil
+        }
+    }
+}
+
+extension Result where Success == WorkerValue, Failure == WorkerFailure {
+    /// The result in ConcProtocol's terms; a code the protocol does not know becomes `internal`.
+    package var wireResult: Result<TaskValue, WireError> {
+        switch self {
+        case .success(.integer(let value)): return .success(.integer(value))
+        case .success(.empty): return .success(.empty)
+        case .success(.http(let status, let bytes, let time)):
+            return .success(.http(HTTPSummary(status: status, bytes: bytes, timeMicroseconds: time)))
+        case .failure(let failure):
+            return .failure(WireError(ErrorCode(rawValue: failure.code) ?? .internal, failure.message))
         }
     }
 }
