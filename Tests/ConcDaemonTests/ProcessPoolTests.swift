@@ -98,3 +98,26 @@ import ConcDaemon
         await pool.shutdown()
     }
 }
+
+/// A driver that waits for its worker's answer looks, between slices of its wait, whether the worker
+/// has died: here is the look, on a real child that is running, then dead but not yet reaped.
+@Suite struct WorkerExitCheckTests {
+    @Test func aZombieCountsAsExitedAndARunningChildDoesNot() throws {
+        var pid: pid_t = 0
+        let arguments = ["/bin/sleep", "0.3"]
+        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) }
+        argv.append(nil)
+        defer { for pointer in argv { free(pointer) } }
+        #expect(posix_spawn(&pid, "/bin/sleep", nil, nil, argv, nil) == 0)
+        #expect(!ProcessWorkerSlot.hasExited(pid))
+        var exited = false
+        for _ in 0..<300 where !exited {
+            usleep(10_000)
+            exited = ProcessWorkerSlot.hasExited(pid)
+        }
+        #expect(exited, "a child that has exited but is not yet reaped is a zombie")
+        var status: Int32 = 0
+        #expect(waitpid(pid, &status, 0) == pid)
+        #expect(ProcessWorkerSlot.hasExited(pid), "a reaped pid has no /proc entry")
+    }
+}

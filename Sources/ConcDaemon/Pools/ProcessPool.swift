@@ -2,6 +2,7 @@ import ConcProtocol
 import ConcWorkerCore
 import Foundation
 import Logging
+import NIOCore
 import Synchronization
 
 /// N pre-spawned worker processes. Each has a driver thread in the daemon that takes a job from the
@@ -319,6 +320,23 @@ package final class ProcessWorkerSlot: Sendable {
         return nil
     }
 
+    /// How often a driver waiting for its worker's answer checks that the worker is still alive.
+    private static let exitCheckMilliseconds: Int64 = 1000
+
+    /// Whether the process has exited (a zombie not yet reaped, or gone), from /proc/PID/stat,
+    /// without reaping it: the driver's reap says how it died.
+    package static func hasExited(_ pid: Int32) -> Bool {
+        let descriptor = open("/proc/\(pid)/stat", O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return true }
+        defer { close(descriptor) }
+        var buffer = [UInt8](repeating: 0, count: 512)
+        let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+        // The state follows the command name, which is in parentheses and may itself hold ") ".
+        guard count > 0, let close = buffer[..<count].lastIndex(of: UInt8(ascii: ")")), close + 2 < count else { return false }
+        let state = buffer[close + 2]
+        return state == UInt8(ascii: "Z") || state == UInt8(ascii: "X")
+    }
+
     /// A process's resident set size, from /proc/PID/statm (its second field, in pages).
     static func residentBytes(pid: Int32) -> UInt64? {
         let descriptor = open("/proc/\(pid)/statm", O_RDONLY | O_CLOEXEC)
@@ -351,10 +369,18 @@ package final class ProcessWorkerSlot: Sendable {
         }
         guard sent == message.count else { return .notSent }
         // The worker bounds its own waits by the deadline; the slack covers its reply in flight.
-        let pollTimeout = remaining.map { Int32(clamping: $0 + 250) } ?? -1
+        let giveUp = remaining.map { NIODeadline.now() + .milliseconds($0 + 250) }
         var descriptor = pollfd(fd: worker.socket, events: Int16(POLLIN), revents: 0)
-        let ready = Syscall.retryingEINTR { poll(&descriptor, 1, pollTimeout) }
-        if ready == 0 { return .timedOut }
+        while true {
+            // Waited on in slices: a dead worker normally closes the socket, but a process it left
+            // behind holding the socket (a crash handler it started, say) would keep the driver
+            // waiting forever; between slices the driver looks whether the worker is still alive.
+            let left = giveUp.map { max(0, ($0 - .now()).nanoseconds / 1_000_000) } ?? Self.exitCheckMilliseconds
+            let ready = Syscall.retryingEINTR { poll(&descriptor, 1, Int32(clamping: min(left, Self.exitCheckMilliseconds))) }
+            if ready > 0 { break }
+            if let giveUp, giveUp <= .now() { return .timedOut }
+            if Self.hasExited(worker.pid) { return .died }
+        }
         var buffer = [UInt8](repeating: 0, count: WorkerMessage.maxBytes)
         let count = Syscall.retryingEINTR {
             buffer.withUnsafeMutableBytes { recv(worker.socket, $0.baseAddress, $0.count, 0) }
