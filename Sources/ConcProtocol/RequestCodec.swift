@@ -168,24 +168,9 @@ struct WireRequest: Codable {
             case "id":
                 guard case .unsigned(let id) = value else { return nil }
                 wire.id = id
-            case "n":
-                guard let n = value.int64 else { return nil }
-                wire.n = n
-            case "ms":
-                guard let ms = value.int64 else { return nil }
-                wire.ms = ms
-            case "timeout_ms":
-                guard let timeout = value.int64 else { return nil }
-                wire.timeoutMilliseconds = timeout
-            case "retries":
-                guard let retries = value.int64 else { return nil }
-                wire.retries = retries
-            case "size":
-                guard let size = value.int64 else { return nil }
-                wire.size = size
-            case "pid":
-                guard let pid = value.int64 else { return nil }
-                wire.pid = pid
+            case "n", "ms", "timeout_ms", "retries", "size", "pid":
+                guard let number = value.int64 else { return nil }
+                wire[keyPath: Self.integerField(key)] = number
             case "op", "kind", "url", "pool":
                 guard case .string(let text) = value else { return nil }
                 switch key {
@@ -199,6 +184,18 @@ struct WireRequest: Codable {
             }
         }
         return wire
+    }
+
+    /// Where each integer field of the fast reader goes.
+    private static func integerField(_ key: String) -> WritableKeyPath<WireRequest, Int64?> {
+        switch key {
+        case "n": return \.n
+        case "ms": return \.ms
+        case "timeout_ms": return \.timeoutMilliseconds
+        case "retries": return \.retries
+        case "size": return \.size
+        default: return \.pid
+        }
     }
 
     init(from decoder: any Decoder) throws {

@@ -109,15 +109,15 @@ import ConcDaemon
         argv.append(nil)
         defer { for pointer in argv { free(pointer) } }
         #expect(posix_spawn(&pid, "/bin/sleep", nil, nil, argv, nil) == 0)
-        #expect(!ProcessWorkerSlot.hasExited(pid))
+        #expect(!ProcFS.hasExited(pid))
         var exited = false
         for _ in 0..<300 where !exited {
             usleep(10_000)
-            exited = ProcessWorkerSlot.hasExited(pid)
+            exited = ProcFS.hasExited(pid)
         }
         #expect(exited, "a child that has exited but is not yet reaped is a zombie")
         var status: Int32 = 0
         #expect(waitpid(pid, &status, 0) == pid)
-        #expect(ProcessWorkerSlot.hasExited(pid), "a reaped pid has no /proc entry")
+        #expect(ProcFS.hasExited(pid), "a reaped pid has no /proc entry")
     }
 }

@@ -20,17 +20,15 @@ package enum CPUClock {
         var clock = clockid_t()
         var now = timespec()
         if clock_getcpuclockid(pid, &clock) == 0, clock_gettime(clock, &now) == 0 { return seconds(now) }
-        guard let text = readSmallFile("/proc/\(pid)/stat") else { return nil }
+        guard let text = ProcFS.read("/proc/\(pid)/stat") else { return nil }
         return parseStat(text)
     }
 
     /// utime + stime from the text of /proc/PID/stat. The command name (field 2) may hold spaces and
     /// parentheses, so fields are counted from the last ')'.
     package static func parseStat(_ text: String) -> Double? {
-        guard let close = text.lastIndex(of: ")") else { return nil }
-        let fields = text[text.index(after: close)...].split(separator: " ")
-        // After ')': state is field 3, so utime (14) and stime (15) are at offsets 11 and 12.
-        guard fields.count > 12, let user = UInt64(fields[11]), let system = UInt64(fields[12]) else { return nil }
+        // State is field 3 at offset 0, so utime (14) and stime (15) are at offsets 11 and 12.
+        guard let fields = ProcFS.statFields(text), fields.count > 12, let user = UInt64(fields[11]), let system = UInt64(fields[12]) else { return nil }
         return Double(user + system) / Double(ticksPerSecond)
     }
 
@@ -42,15 +40,5 @@ package enum CPUClock {
 
     private static func seconds(_ value: timeval) -> Double {
         Double(value.tv_sec) + Double(value.tv_usec) / 1e6
-    }
-
-    private static func readSmallFile(_ path: String) -> String? {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { return nil }
-        defer { close(descriptor) }
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        let count = read(descriptor, &buffer, buffer.count)
-        guard count > 0 else { return nil }
-        return String(decoding: buffer[..<count], as: UTF8.self)
     }
 }

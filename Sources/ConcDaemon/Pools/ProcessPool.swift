@@ -314,7 +314,7 @@ package final class ProcessWorkerSlot: Sendable {
     /// Why the worker should be replaced after this task, or nil to keep it.
     private func recycleReason(_ worker: SpawnedWorker, tasks: UInt64, limit: UInt64?) -> String? {
         if let limit, tasks >= limit { return "ran \(tasks) tasks (limit \(limit))" }
-        if recycling.maxRSSBytes > 0, let rss = Self.residentBytes(pid: worker.pid), rss > recycling.maxRSSBytes {
+        if recycling.maxRSSBytes > 0, let rss = ProcFS.residentBytes(pid: worker.pid), rss > recycling.maxRSSBytes {
             return "resident memory \(rss / 1024) KiB is above \(recycling.maxRSSBytes / 1024) KiB"
         }
         return nil
@@ -322,33 +322,6 @@ package final class ProcessWorkerSlot: Sendable {
 
     /// How often a driver waiting for its worker's answer checks that the worker is still alive.
     private static let exitCheckMilliseconds: Int64 = 1000
-
-    /// Whether the process has exited (a zombie not yet reaped, or gone), from /proc/PID/stat,
-    /// without reaping it: the driver's reap says how it died.
-    package static func hasExited(_ pid: Int32) -> Bool {
-        let descriptor = open("/proc/\(pid)/stat", O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { return true }
-        defer { close(descriptor) }
-        var buffer = [UInt8](repeating: 0, count: 512)
-        let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
-        // The state follows the command name, which is in parentheses and may itself hold ") ".
-        guard count > 0, let close = buffer[..<count].lastIndex(of: UInt8(ascii: ")")), close + 2 < count else { return false }
-        let state = buffer[close + 2]
-        return state == UInt8(ascii: "Z") || state == UInt8(ascii: "X")
-    }
-
-    /// A process's resident set size, from /proc/PID/statm (its second field, in pages).
-    static func residentBytes(pid: Int32) -> UInt64? {
-        let descriptor = open("/proc/\(pid)/statm", O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { return nil }
-        defer { close(descriptor) }
-        var buffer = [UInt8](repeating: 0, count: 128)
-        let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
-        guard count > 0 else { return nil }
-        let fields = buffer[..<count].split(separator: UInt8(ascii: " "))
-        guard fields.count > 1, let pages = UInt64(String(decoding: fields[1], as: UTF8.self)) else { return nil }
-        return pages * UInt64(sysconf(Int32(_SC_PAGESIZE)))
-    }
 
     private func outcome(_ result: Result<TaskValue, WireError>, pid: Int32?) -> TaskOutcome {
         TaskOutcome(result: result, worker: name, workerPID: pid)
@@ -379,7 +352,7 @@ package final class ProcessWorkerSlot: Sendable {
             let ready = Syscall.retryingEINTR { poll(&descriptor, 1, Int32(clamping: min(left, Self.exitCheckMilliseconds))) }
             if ready > 0 { break }
             if let giveUp, giveUp <= .now() { return .timedOut }
-            if Self.hasExited(worker.pid) { return .died }
+            if ProcFS.hasExited(worker.pid) { return .died }
         }
         var buffer = [UInt8](repeating: 0, count: WorkerMessage.maxBytes)
         let count = Syscall.retryingEINTR {
