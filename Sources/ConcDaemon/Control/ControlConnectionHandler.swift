@@ -11,14 +11,14 @@ import Synchronization
 /// flush task on the event loop, which writes every reply queued by the time it runs, and the end of
 /// a read burst (`channelReadComplete`) flushes what the burst produced without waiting for it. So a
 /// busy connection costs one write system call and one wake-up for many replies, not one each.
-/// The peer's credentials are read once, when the connection opens, for admin requests.
+/// The peer's credentials (SO_PEERCRED, which the kernel fixed at connect) are read only for admin
+/// requests, so other connections never pay for them.
 final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     private let dispatcher: Dispatcher
     private let logger: Logger
-    private let peer = Mutex<PeerCredentials?>(nil)
     private let outbox = Mutex(Outbox())
 
     private struct Outbox {
@@ -31,15 +31,6 @@ final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
     init(dispatcher: Dispatcher, logger: Logger) {
         self.dispatcher = dispatcher
         self.logger = logger
-    }
-
-    func channelActive(context: ChannelHandlerContext) {
-        // On the channel's own event loop the option is read at once, so the future is already
-        // complete and `peer` is set before the first frame is read.
-        PeerCredentials.of(context.channel).whenSuccess { [self] credentials in
-            peer.withLock { $0 = credentials }
-        }
-        context.fireChannelActive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -56,8 +47,13 @@ final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
             send(.failure(id: error.id, error.error), on: channel)
             return
         }
-        dispatcher.handle(request, peer: peer.withLock { $0 }) { [self] reply in
-            send(reply, on: channel)
+        guard request.operation.isAdmin else {
+            dispatcher.handle(request) { [self] reply in send(reply, on: channel) }
+            return
+        }
+        // On the channel's own event loop the option is read at once: the future is already complete.
+        PeerCredentials.of(channel).whenSuccess { [self] peer in
+            dispatcher.handle(request, peer: peer) { [self] reply in send(reply, on: channel) }
         }
     }
 
