@@ -68,6 +68,7 @@ public final class Daemon: Sendable {
                 queueLimit: configuration.queueLimit,
                 executable: configuration.workerExecutable ?? WorkerSpawner.defaultExecutable(),
                 recycling: configuration.recycling,
+                eventLoopGroup: eventLoops,
                 logger: logger
             ),
             ThreadPool(size: configuration.threads, queueLimit: configuration.queueLimit, logger: logger),
