@@ -68,18 +68,37 @@ struct Bench: AsyncParsableCommand {
 
         let loadAverage = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))
             .flatMap { $0.split(separator: " ").first }.flatMap { Double($0) }
-        let floor = try EchoFloor.measure(rounds: rounds)
-        // The unpinned floor is bimodal on a VM: the scheduler may run both ends on one core
-        // (no cross-core wake-up) or on two. Both cases, pinned, show which one a run got.
-        let cpus = EchoFloor.usableCPUs()
-        let sameCore = try cpus.first.map { try EchoFloor.measure(rounds: rounds, cpus: ($0, $0)) }
-        let crossCore = try cpus.count >= 2 ? EchoFloor.measure(rounds: rounds, cpus: (cpus[0], cpus[1])) : nil
         let daemon = try PrivateDaemon(
             executable: concd ?? (URL(fileURLWithPath: EchoFloor.selfExecutable()).deletingLastPathComponent().path + "/concd"),
             directory: directory
         )
         defer { daemon.stop() }
         let client = try await ConcClient.connect(socketPath: daemon.socketPath)
+        let raw = try RawConnection(socketPath: daemon.socketPath)
+        let frames = try PoolKind.allCases.map { pool in
+            let noop = try Submission(workload: .noop, pool: pool)
+            return RequestCodec.encode(Request(id: 1, operation: .submit(noop))) + [UInt8(ascii: "\n")]
+        }
+        // The floor and the pools' round trips are taken in turns, a tenth at a time, so that a
+        // change in the machine's load hits all of them. Each tenth of the floor has a fresh echo
+        // peer: the scheduler keeps a peer on the core where it first ran (beside the client, or
+        // across), so one peer would make the whole floor one case or the other, while the
+        // daemon's threads are placed anew as they wake.
+        for frame in frames { _ = try raw.roundTrips(frame, count: rounds / 10) }
+        var floor: [UInt64] = []
+        var samples = [[UInt64]](repeating: [], count: frames.count)
+        for _ in 0..<10 {
+            let peer = try EchoFloor.Peer()
+            defer { peer.close() }
+            _ = try peer.roundTrips(rounds / 100)
+            floor += try peer.roundTrips(rounds / 10)
+            for (index, frame) in frames.enumerated() { samples[index] += try raw.roundTrips(frame, count: rounds / 10) }
+        }
+        // The unpinned floor is bimodal on a VM: the scheduler may run both ends on one core
+        // (no cross-core wake-up) or on two. Both cases, pinned, show which one a run got.
+        let cpus = EchoFloor.usableCPUs()
+        let sameCore = try cpus.first.map { try EchoFloor.measure(rounds: rounds, cpus: ($0, $0)) }
+        let crossCore = try cpus.count >= 2 ? EchoFloor.measure(rounds: rounds, cpus: (cpus[0], cpus[1])) : nil
         var results = BenchResults(
             floorP50Microseconds: Self.micro(percentile(floor, 50)),
             floorP99Microseconds: Self.micro(percentile(floor, 99)),
@@ -88,18 +107,8 @@ struct Bench: AsyncParsableCommand {
             readyMilliseconds: daemon.readyMilliseconds
         )
         results.loadAverage = loadAverage
-        let raw = try RawConnection(socketPath: daemon.socketPath)
-        for pool in PoolKind.allCases {
+        for (index, pool) in PoolKind.allCases.enumerated() {
             let noop = try Submission(workload: .noop, pool: pool)
-            let frame = RequestCodec.encode(Request(id: 1, operation: .submit(noop))) + [UInt8(ascii: "\n")]
-            for _ in 0..<(rounds / 10) { try raw.roundTrip(frame) }
-            var samples: [UInt64] = []
-            samples.reserveCapacity(rounds)
-            for _ in 0..<rounds {
-                let start = monotonicNanoseconds()
-                try raw.roundTrip(frame)
-                samples.append(monotonicNanoseconds() - start)
-            }
             var clientSamples: [UInt64] = []
             clientSamples.reserveCapacity(rounds / 2)
             for _ in 0..<(rounds / 2) {
@@ -108,11 +117,11 @@ struct Bench: AsyncParsableCommand {
                 clientSamples.append(monotonicNanoseconds() - start)
                 guard reply.ok else { throw BenchError("a no-op failed on the \(pool) pool: \(reply.error?.message ?? "?")") }
             }
-            let one = try Self.pipelinedRate(frame, total: pipelined, connections: 1, window: 512, socketPath: daemon.socketPath)
-            let several = try Self.pipelinedRate(frame, total: pipelined, connections: 4, window: 128, socketPath: daemon.socketPath)
+            let one = try Self.pipelinedRate(frames[index], total: pipelined, connections: 1, window: 512, socketPath: daemon.socketPath)
+            let several = try Self.pipelinedRate(frames[index], total: pipelined, connections: 4, window: 128, socketPath: daemon.socketPath)
             results.pools[pool.rawValue] = PoolResult(
-                p50Microseconds: Self.micro(percentile(samples, 50)),
-                p99Microseconds: Self.micro(percentile(samples, 99)),
+                p50Microseconds: Self.micro(percentile(samples[index], 50)),
+                p99Microseconds: Self.micro(percentile(samples[index], 99)),
                 pipelinedPerSecond: one,
                 pipelinedFourConnectionsPerSecond: several,
                 clientP50Microseconds: Self.micro(percentile(clientSamples, 50))
@@ -128,20 +137,34 @@ struct Bench: AsyncParsableCommand {
         }
         let status = try await client.status()
         let workers = status.pools.first { $0.kind == .process }?.size ?? 1
-        let start = monotonicNanoseconds()
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for _ in 0..<workers { group.addTask { _ = try await client.submit(cpu) } }
-            try await group.waitForAll()
+        // Scaling is timed on loops long enough (≈0.1 s) that a round trip is noise, one loop and
+        // K at once interleaved so that drift in the machine's speed hits both alike.
+        let scalingIterations = iterations * 4
+        let long = try Submission(workload: .cpu(n: scalingIterations), pool: .process)
+        var one = UInt64.max
+        var parallel = UInt64.max
+        for _ in 0..<3 {
+            var start = monotonicNanoseconds()
+            _ = try await client.submit(long)
+            one = min(one, monotonicNanoseconds() - start)
+            start = monotonicNanoseconds()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<workers { group.addTask { _ = try await client.submit(long) } }
+                try await group.waitForAll()
+            }
+            parallel = min(parallel, monotonicNanoseconds() - start)
         }
-        let parallel = Double(monotonicNanoseconds() - start) / 1000
-        let (cNanoseconds, cReason) = CLoop.nanosecondsPerIteration(n: iterations, runs: 3, directory: directory)
+        let (binary, cReason) = CLoop.compile(directory: directory)
+        let (cNanoseconds, cRunReason) = binary.map { CLoop.nanosecondsPerIteration(binary: $0, n: iterations, runs: 3) } ?? (nil, nil)
         results.cpu = CPUResult(
             iterations: iterations,
             nanosecondsPerIteration: Double(single) * 1000 / Double(iterations),
             cNanosecondsPerIteration: cNanoseconds,
-            cUnavailable: cReason,
+            cUnavailable: cReason ?? cRunReason,
             workers: workers,
-            scaling: parallel / Double(single)
+            scalingIterations: scalingIterations,
+            scaling: Double(parallel) / Double(one),
+            cScaling: binary.flatMap { CLoop.scaling(binary: $0, n: scalingIterations, copies: workers, runs: 3) }
         )
         (results.rssMegabytes, results.pssMegabytes) = daemon.memoryMegabytes(
             workerPIDs: status.pools.flatMap { $0.workers ?? [] }.compactMap(\.pid)

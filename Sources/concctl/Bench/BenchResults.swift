@@ -49,6 +49,10 @@ struct BenchResults: Encodable {
             rows.append(["cpu loop per iteration, concd", "\(Format.rounded(cpu.nanosecondsPerIteration)) ns", cpu.cNanosecondsPerIteration.map { ratio($0, cpu.nanosecondsPerIteration) } ?? "-", "C speed / concd speed"])
             rows.append(["cpu loop per iteration, cc -O2", c, "", cpu.cUnavailable ?? ""])
             rows.append(["\(cpu.workers) loops on \(cpu.workers) workers", "", Format.rounded(cpu.scaling) + "×", "one loop's time (ideal 1×)"])
+            if let cScaling = cpu.cScaling {
+                rows.append(["\(cpu.workers) C loops at once", "", Format.rounded(cScaling) + "×", "one C loop's time: this machine's floor"])
+                rows.append(["  concd's scaling against C's", "", ratio(cpu.scaling, cScaling), "C loops at once"])
+            }
         }
         rows.append(["exec to READY=1", "\(Format.rounded(readyMilliseconds)) ms", "", ""])
         rows.append(["idle RSS, daemon + workers", "\(Format.rounded(rssMegabytes)) MB", "", "shared pages counted in each process"])
@@ -83,8 +87,12 @@ struct CPUResult: Encodable {
     var cNanosecondsPerIteration: Double?
     var cUnavailable: String?
     var workers: Int
+    /// The loop length the scaling figures are timed on.
+    var scalingIterations: Int64
     /// Wall time of `workers` loops on `workers` processes, divided by one loop's: 1 is ideal.
     var scaling: Double
+    /// The same for `workers` copies of the C loop run at once: what this machine allows.
+    var cScaling: Double?
 
     enum CodingKeys: String, CodingKey {
         case iterations
@@ -92,5 +100,7 @@ struct CPUResult: Encodable {
         case cNanosecondsPerIteration = "c_ns_per_iter"
         case cUnavailable = "c_unavailable"
         case workers, scaling
+        case scalingIterations = "scaling_iterations"
+        case cScaling = "c_scaling"
     }
 }

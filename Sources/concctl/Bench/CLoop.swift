@@ -22,27 +22,63 @@ enum CLoop {
         }
         """
 
-    /// Nanoseconds per iteration of the best of `runs` runs, or nil (with the reason) when no C compiler is here.
-    static func nanosecondsPerIteration(n: Int64, runs: Int, directory: String) -> (Double?, String?) {
+    /// Compiles the loop into `directory`; the binary's path, or nil with the reason.
+    static func compile(directory: String) -> (String?, String?) {
         let sourcePath = directory + "/loop.c"
         let binaryPath = directory + "/loop"
         do {
             try source.write(toFile: sourcePath, atomically: true, encoding: .utf8)
             let compiled = try Spawned.output(["cc", "-O2", "-o", binaryPath, sourcePath])
-            guard compiled.status == 0 else { return (nil, "cc -O2 failed") }
-            var best = UInt64.max
-            for _ in 0..<runs {
-                let run = try Spawned.output([binaryPath, String(n)])
-                let fields = run.stdout.split(separator: " ")
-                let expected = n % 2 == 0 ? (n / 2) * (n - 1) : n * ((n - 1) / 2)
-                guard fields.count == 2, let sum = Int64(fields[0]), sum == expected,
-                    let nanoseconds = UInt64(fields[1].trimmingCharacters(in: .whitespacesAndNewlines))
-                else { return (nil, "the C loop printed '\(run.stdout)'") }
-                best = min(best, nanoseconds)
-            }
-            return (Double(best) / Double(n), nil)
+            return compiled.status == 0 ? (binaryPath, nil) : (nil, "cc -O2 failed")
         } catch {
             return (nil, "no C compiler (cc) to measure against: \(error)")
+        }
+    }
+
+    /// Nanoseconds per iteration of the best of `runs` runs, or nil with the reason.
+    static func nanosecondsPerIteration(binary: String, n: Int64, runs: Int) -> (Double?, String?) {
+        var best = UInt64.max
+        for _ in 0..<runs {
+            switch elapsed(binary: binary, n: n, copies: 1) {
+            case .success(let nanoseconds): best = min(best, nanoseconds)
+            case .failure(let error): return (nil, error.description)
+            }
+        }
+        return (Double(best) / Double(n), nil)
+    }
+
+    /// How much longer `copies` loops take when they run at once than one loop alone: the best of
+    /// `runs` interleaved pairs each. This machine's own floor for K loops on K workers: on a
+    /// guest whose vCPUs share a physical core, or with busy neighbours, it is above 1.
+    static func scaling(binary: String, n: Int64, copies: Int, runs: Int) -> Double? {
+        var single = UInt64.max
+        var parallel = UInt64.max
+        for _ in 0..<runs {
+            guard case .success(let one) = elapsed(binary: binary, n: n, copies: 1),
+                case .success(let many) = elapsed(binary: binary, n: n, copies: copies)
+            else { return nil }
+            single = min(single, one)
+            parallel = min(parallel, many)
+        }
+        return Double(parallel) / Double(single)
+    }
+
+    /// The slowest of `copies` loops run at once, by their own clocks.
+    private static func elapsed(binary: String, n: Int64, copies: Int) -> Result<UInt64, BenchError> {
+        do {
+            let runs = try Spawned.outputs(Array(repeating: [binary, String(n)], count: copies))
+            let expected = n % 2 == 0 ? (n / 2) * (n - 1) : n * ((n - 1) / 2)
+            var slowest: UInt64 = 0
+            for run in runs {
+                let fields = run.stdout.split(separator: " ")
+                guard run.status == 0, fields.count == 2, let sum = Int64(fields[0]), sum == expected,
+                    let nanoseconds = UInt64(fields[1].trimmingCharacters(in: .whitespacesAndNewlines))
+                else { return .failure(BenchError("the C loop printed '\(run.stdout)'")) }
+                slowest = max(slowest, nanoseconds)
+            }
+            return .success(slowest)
+        } catch {
+            return .failure(BenchError("cannot run the C loop: \(error)"))
         }
     }
 }

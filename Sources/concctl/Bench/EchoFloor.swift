@@ -11,24 +11,8 @@ enum EchoFloor {
     /// `cpus`, this thread is pinned to the first CPU and the peer to the second for the
     /// measurement (same CPU twice: both on one core), and this thread's mask is restored after.
     static func measure(rounds: Int, cpus: (Int, Int)? = nil) throws -> [UInt64] {
-        var pair: [Int32] = [-1, -1]
-        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
-            throw BenchError("socketpair failed")
-        }
-        let peer: Spawned
-        do {
-            peer = try Spawned([selfExecutable(), "bench-echo"], descriptors: [(pair[1], 3)])
-        } catch {
-            close(pair[0])
-            close(pair[1])
-            throw error
-        }
-        close(pair[1])
-        // Closing our end is what ends the peer, so it comes before the wait.
-        defer {
-            close(pair[0])
-            peer.wait()
-        }
+        let peer = try Peer()
+        defer { peer.close() }
         var saved = cpu_set_t()
         if let (own, other) = cpus {
             guard Affinity.get(0, MemoryLayout<cpu_set_t>.size, &saved) == 0,
@@ -36,22 +20,57 @@ enum EchoFloor {
             else { throw BenchError("cannot pin the floor's processes to CPUs \(own) and \(other)") }
         }
         defer { if cpus != nil { _ = Affinity.set(0, MemoryLayout<cpu_set_t>.size, &saved) } }
-        var message = [UInt8](repeating: UInt8(ascii: "x"), count: messageBytes)
-        var samples: [UInt64] = []
-        samples.reserveCapacity(rounds)
-        for round in 0..<(rounds + rounds / 10) {
-            let start = monotonicNanoseconds()
-            guard write(pair[0], message, messageBytes) == messageBytes else { throw BenchError("echo peer went away") }
-            var received = 0
-            while received < messageBytes {
-                let count = message.withUnsafeMutableBytes { read(pair[0], $0.baseAddress! + received, messageBytes - received) }
-                guard count > 0 else { throw BenchError("echo peer went away") }
-                received += count
+        // The first tenth warms caches and the scheduler; it is not counted.
+        _ = try peer.roundTrips(rounds / 10)
+        return try peer.roundTrips(rounds)
+    }
+
+    /// A `concctl bench-echo` child on a socketpair, kept for as many round trips as asked, so
+    /// that floor samples can be taken in turns with the daemon's.
+    final class Peer {
+        private let socket: Int32
+        private let child: Spawned
+        var pid: pid_t { child.pid }
+
+        init() throws {
+            var pair: [Int32] = [-1, -1]
+            guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
+                throw BenchError("socketpair failed")
             }
-            // The first tenth warms caches and the scheduler; it is not counted.
-            if round >= rounds / 10 { samples.append(monotonicNanoseconds() - start) }
+            defer { Glibc.close(pair[1]) }
+            do {
+                child = try Spawned([selfExecutable(), "bench-echo"], descriptors: [(pair[1], 3)])
+            } catch {
+                Glibc.close(pair[0])
+                throw error
+            }
+            socket = pair[0]
         }
-        return samples
+
+        /// Closing our end is what ends the peer, so it comes before the wait.
+        func close() {
+            Glibc.close(socket)
+            child.wait()
+        }
+
+        /// `count` round-trip times in nanoseconds.
+        func roundTrips(_ count: Int) throws -> [UInt64] {
+            var message = [UInt8](repeating: UInt8(ascii: "x"), count: messageBytes)
+            var samples: [UInt64] = []
+            samples.reserveCapacity(count)
+            for _ in 0..<count {
+                let start = monotonicNanoseconds()
+                guard write(socket, message, messageBytes) == messageBytes else { throw BenchError("echo peer went away") }
+                var received = 0
+                while received < messageBytes {
+                    let read = message.withUnsafeMutableBytes { Glibc.read(socket, $0.baseAddress! + received, messageBytes - received) }
+                    guard read > 0 else { throw BenchError("echo peer went away") }
+                    received += read
+                }
+                samples.append(monotonicNanoseconds() - start)
+            }
+            return samples
+        }
     }
 
     /// The CPUs this process may run on.

@@ -79,6 +79,18 @@ final class RawConnection {
         }
     }
 
+    /// `count` round trips of `frame`, each one's time in nanoseconds.
+    func roundTrips(_ frame: [UInt8], count: Int) throws -> [UInt64] {
+        var samples: [UInt64] = []
+        samples.reserveCapacity(count)
+        for _ in 0..<count {
+            let start = monotonicNanoseconds()
+            try roundTrip(frame)
+            samples.append(monotonicNanoseconds() - start)
+        }
+        return samples
+    }
+
     /// Keeps `window` copies of `frame` in flight until `total` replies are in.
     func pipeline(_ frame: [UInt8], total: Int, window: Int) throws {
         var sent = min(window, total)

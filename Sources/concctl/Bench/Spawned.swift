@@ -48,19 +48,37 @@ final class Spawned {
 
     /// Runs a command to completion and returns what it printed on stdout.
     static func output(_ arguments: [String]) throws -> (status: Int32, stdout: String) {
-        var pipe: [Int32] = [-1, -1]
-        guard Glibc.pipe(&pipe) == 0 else { throw BenchError("pipe failed") }
-        _ = fcntl(pipe[0], F_SETFD, FD_CLOEXEC)
-        let child = try Spawned(arguments, descriptors: [(pipe[1], 1)])
-        close(pipe[1])
-        var data = [UInt8]()
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let count = read(pipe[0], &buffer, buffer.count)
-            if count > 0 { data.append(contentsOf: buffer[..<count]) } else if count == 0 || errno != EINTR { break }
+        try outputs([arguments])[0]
+    }
+
+    /// Starts every command at once, runs them to completion and returns what each printed on
+    /// stdout (meant for short outputs: the pipes are read one after another).
+    static func outputs(_ commands: [[String]]) throws -> [(status: Int32, stdout: String)] {
+        var started: [(child: Spawned, pipe: Int32)] = []
+        defer { for (child, pipe) in started { close(pipe); child.wait() } }
+        for arguments in commands {
+            var pipe: [Int32] = [-1, -1]
+            guard Glibc.pipe(&pipe) == 0 else { throw BenchError("pipe failed") }
+            // Close-on-exec on both ends, so that no other child inherits them and keeps a pipe open.
+            _ = fcntl(pipe[0], F_SETFD, FD_CLOEXEC)
+            _ = fcntl(pipe[1], F_SETFD, FD_CLOEXEC)
+            defer { close(pipe[1]) }
+            do {
+                started.append((try Spawned(arguments, descriptors: [(pipe[1], 1)]), pipe[0]))
+            } catch {
+                close(pipe[0])
+                throw error
+            }
         }
-        close(pipe[0])
-        return (child.wait(), String(decoding: data, as: UTF8.self))
+        return started.map { child, pipe in
+            var data = [UInt8]()
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let count = read(pipe, &buffer, buffer.count)
+                if count > 0 { data.append(contentsOf: buffer[..<count]) } else if count == 0 || errno != EINTR { break }
+            }
+            return (child.wait(), String(decoding: data, as: UTF8.self))
+        }
     }
 }
 
