@@ -16,7 +16,11 @@ SWIFT ?= swift
 # build folder: the tests cannot link statically (the static SDK has no Swift Testing), and sharing
 # a folder would rebuild everything at each switch.
 STATIC_SCRATCH ?= .build-static
-SWIFT_BUILD_FLAGS ?= -c release --static-swift-stdlib --scratch-path $(STATIC_SCRATCH)
+# Linked by lld with packed relative relocations (DT_RELR, glibc ≥ 2.36): the static binaries are
+# position-independent and carried 2.8 MB of relocation entries that the loader read at every start,
+# resident in each process; packed, they are 22 KB. The daemon's idle RSS drops by about 3.4 MB.
+SWIFT_LINK_FLAGS ?= -Xswiftc -use-ld=lld -Xlinker -z -Xlinker pack-relative-relocs
+SWIFT_BUILD_FLAGS ?= -c release --static-swift-stdlib --scratch-path $(STATIC_SCRATCH) $(SWIFT_LINK_FLAGS)
 # Where the release binaries are; the demo runs them and `make install` copies them from here.
 BUILDDIR ?= $(STATIC_SCRATCH)/release
 
