@@ -107,12 +107,10 @@ import ConcDaemon
         let pool = try await makePool(size: 2)
         let workers = pids(pool)
         // Six tasks on two workers: four wait in the queue when shutdown begins.
-        let outcomes = try await withThrowingTaskGroup(of: TaskOutcome.self) { group in
-            for _ in 0..<6 { group.addTask { try await run(.sleep(milliseconds: 100), on: pool) } }
-            #expect(await eventually { pool.snapshot().queued == 4 })
-            await pool.shutdown()
-            return try await group.reduce(into: []) { $0.append($1) }
-        }
+        let submitted = try submitAll(Array(repeating: .sleep(milliseconds: 100), count: 6), on: pool)
+        #expect(pool.snapshot().queued == 4)
+        await pool.shutdown()
+        let outcomes = await submitted.all()
         #expect(outcomes.count == 6)
         #expect(outcomes.allSatisfy { $0.result.value == .integer(100) }, "\(outcomes.map(\.result))")
         for pid in workers { #expect(kill(pid, 0) == -1, "worker \(pid) outlived its pool") }
@@ -123,12 +121,11 @@ import ConcDaemon
         let pool = try await makePool(size: 2)
         let retiring = pool.snapshot().workers!.first { $0.name == "process-1" }!.pid!
         // Both workers busy, so the one the shrink retires is in the middle of a task.
-        async let first = run(.sleep(milliseconds: 300), on: pool)
-        async let second = run(.sleep(milliseconds: 300), on: pool)
-        #expect(await eventually { pool.snapshot().busy == 2 })
+        let submitted = try submitAll([.sleep(milliseconds: 300), .sleep(milliseconds: 300)], on: pool)
+        #expect(pool.snapshot().busy == 2)
         try await pool.resize(size: 1, queueLimit: 64)
         #expect(pool.snapshot().workers!.map(\.name) == ["process-0"])
-        let outcomes = try await [first, second]
+        let outcomes = await submitted.all()
         #expect(outcomes.allSatisfy { $0.result.value == .integer(300) }, "accepted tasks survive a shrink")
         #expect(await eventually { kill(retiring, 0) == -1 }, "the retired worker stops once its task is done")
         try await pool.resize(size: 2, queueLimit: 64)

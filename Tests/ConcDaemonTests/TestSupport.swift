@@ -35,6 +35,53 @@ func run(_ workload: Workload, on pool: any Pool, timeoutMilliseconds: Int64? = 
     }
 }
 
+/// Submits every workload from the calling thread before returning, so that none waits for a free
+/// thread of Swift's cooperative pool (which other tests' `cpu` tasks on the async pool can hold
+/// for seconds); `outcomes()` then waits for all of them.
+func submitAll(_ workloads: [Workload], on pool: any Pool) throws -> Outcomes {
+    let outcomes = Outcomes(expected: workloads.count)
+    for workload in workloads {
+        try pool.submit(Job(workload: workload, deadline: nil) { outcomes.add($0) })
+    }
+    return outcomes
+}
+
+/// The outcomes of jobs submitted by `submitAll`, in completion order.
+final class Outcomes: Sendable {
+    private struct State {
+        var outcomes: [TaskOutcome] = []
+        var waiter: CheckedContinuation<[TaskOutcome], Never>?
+    }
+    private let expected: Int
+    private let state = Mutex(State())
+
+    init(expected: Int) {
+        self.expected = expected
+    }
+
+    fileprivate func add(_ outcome: TaskOutcome) {
+        let finished = state.withLock { state -> (CheckedContinuation<[TaskOutcome], Never>, [TaskOutcome])? in
+            state.outcomes.append(outcome)
+            guard state.outcomes.count == expected, let waiter = state.waiter else { return nil }
+            state.waiter = nil
+            return (waiter, state.outcomes)
+        }
+        if let (waiter, outcomes) = finished { waiter.resume(returning: outcomes) }
+    }
+
+    /// Every outcome, once all have arrived.
+    func all() async -> [TaskOutcome] {
+        await withCheckedContinuation { continuation in
+            let done = state.withLock { state -> [TaskOutcome]? in
+                if state.outcomes.count == expected { return state.outcomes }
+                state.waiter = continuation
+                return nil
+            }
+            if let done { continuation.resume(returning: done) }
+        }
+    }
+}
+
 /// Polls `condition` every 20 ms for up to `seconds`; returns whether it became true.
 func eventually(within seconds: Double = 10, _ condition: () async throws -> Bool) async rethrows -> Bool {
     let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
