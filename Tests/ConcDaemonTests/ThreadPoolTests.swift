@@ -1,4 +1,5 @@
 import ConcProtocol
+import Foundation
 import Testing
 
 import ConcDaemon
@@ -15,6 +16,19 @@ import ConcDaemon
             #expect(get.result.value == .http(HTTPSummary(status: 200, bytes: 1000, timeMicroseconds: 0)).withTime(of: get.result.value))
             #expect(get.worker.hasPrefix("thread-"))
         }
+        await pool.shutdown()
+    }
+
+    @Test func poolThreadsCarryTheirNamesInTheKernel() async throws {
+        let pool = ThreadPool(size: 2, queueLimit: 4)
+        try await pool.start()
+        // What top, ps -L and systemd-cgtop read: the kernel's comm, not Foundation's Thread.name.
+        func names() -> Set<String> {
+            let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+            return Set(tasks.compactMap { try? String(contentsOfFile: "/proc/self/task/\($0)/comm", encoding: .utf8) })
+        }
+        // A thread names itself first thing, which may be just after start() returns.
+        #expect(await eventually { names().isSuperset(of: ["concd-thread-0\n", "concd-thread-1\n"]) }, "\(names())")
         await pool.shutdown()
     }
 

@@ -30,6 +30,10 @@ void concd_http_get(const char *url, long timeout_ms, concd_http_result *result)
 /// (prctl PR_SET_PDEATHSIG, which is variadic in C). Returns 0 or -1 with errno set.
 int concd_set_parent_death_signal(int signal);
 
+/// Names the calling thread as top, ps -L and /proc/PID/task/*/comm show it (prctl PR_SET_NAME,
+/// variadic in C); the kernel keeps the first 15 bytes. Returns 0 or -1 with errno set.
+int concd_set_thread_name(const char *name);
+
 /// The number of CPUs this process may run on (sched_getaffinity, which needs _GNU_SOURCE),
 /// or the number online when that fails.
 int concd_available_cores(void);

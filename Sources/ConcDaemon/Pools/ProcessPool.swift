@@ -1,3 +1,4 @@
+import CConcShims
 import ConcProtocol
 import ConcWorkerCore
 import Foundation
@@ -556,6 +557,7 @@ package final class ProcessPool: Pool {
     /// hold up an event loop. The worker's greeting then arrives on its channel.
     private func spawn(_ index: Int) {
         spawner.submit { [self] _ in
+            _ = concd_set_thread_name("concd-spawner")
             let serial = state.withLock { state -> UInt64 in
                 state.nextSequence &+= 1
                 return state.nextSequence

@@ -1,3 +1,4 @@
+import CConcShims
 import ConcProtocol
 import Dispatch
 import Foundation
@@ -67,7 +68,12 @@ package final class ThreadPool: Pool {
         }
         stopped.add(count)
         for index in indexes {
-            let thread = Thread { [self] in self.work(name: "thread-\(index)") }
+            let thread = Thread { [self] in
+                // Foundation's Thread.name does not reach the kernel on Linux; this is the name
+                // top, ps -L and /proc/PID/task/*/comm show.
+                _ = concd_set_thread_name("concd-thread-\(index)")
+                self.work(name: "thread-\(index)")
+            }
             thread.name = "concd-thread-\(index)"
             thread.stackSize = 1 << 20
             thread.start()
