@@ -507,9 +507,7 @@ package final class ProcessPool: Pool {
         state.withLock { state in
             guard let slot = state.slots[index] else { return }
             if slot.retiring || (state.closed && state.queue.isEmpty) {
-                state.slots[index] = nil
-                effects.stoppedForGood += 1
-                failQueueIfNoWorkerCanRunIt(in: &state, effects: &effects)
+                leave(index, in: &state, effects: &effects)
             } else {
                 state.slots[index]?.phase = .spawning
                 effects.spawns.append(index)
@@ -518,15 +516,24 @@ package final class ProcessPool: Pool {
         perform(effects)
     }
 
-    /// Once closed with no slot left to run them, queued jobs are answered rather than kept.
-    private func failQueueIfNoWorkerCanRunIt(in state: inout State, effects: inout Effects) {
-        guard state.closed, state.slots.isEmpty else { return }
+    /// Slot `index` stops for good (retired, or the pool has shut down); once closed with no slot
+    /// left to run them, queued jobs are answered rather than kept.
+    private func leave(_ index: Int, in state: inout State, effects: inout Effects) {
+        state.slots[index] = nil
+        effects.stoppedForGood += 1
+        if state.closed && state.slots.isEmpty {
+            failQueued(worker: "process", in: &state, effects: &effects) {
+                WireError(.shuttingDown, "concd stopped before a process worker could run \($0)")
+            }
+        }
+    }
+
+    /// Answers every queued job with the error `error` gives for its workload.
+    private func failQueued(
+        worker: String, in state: inout State, effects: inout Effects, _ error: (Workload) -> WireError
+    ) {
         while let job = state.queue.popFirst() {
-            effects.completions.append((job, TaskOutcome(
-                result: .failure(WireError(.shuttingDown, "concd stopped before a process worker could run \(job.workload)")),
-                worker: "process",
-                workerPID: nil
-            )))
+            effects.completions.append((job, TaskOutcome(result: .failure(error(job.workload)), worker: worker, workerPID: nil)))
         }
     }
 
@@ -637,26 +644,25 @@ package final class ProcessPool: Pool {
     /// The worker's first message: it is ready for tasks.
     private func greeted(_ index: Int, serial: UInt64) {
         var effects = Effects()
-        let warm = state.withLock { state -> Countdown? in
+        let greeted = state.withLock { state -> (pid: Int32, warm: Countdown?)? in
             guard var slot = state.slots[index], case .spawning = slot.phase, let worker = slot.worker, worker.serial == serial else {
                 return nil
             }
+            let warm = slot.warm
             slot.phase = .idle
             slot.tasks = 0
             slot.taskLimit = state.recycling.taskLimit()
             slot.exitCheckArmed = false
             slot.spawnFailure = nil
-            defer { slot.warm = nil }
-            let warm = slot.warm
+            slot.warm = nil
             state.slots[index] = slot
             settle(index, in: &state, effects: &effects)
-            return warm
+            return (worker.pid, warm)
         }
-        if let pid = state.withLock({ $0.slots[index]?.worker?.pid }) {
-            logger.info("worker spawned", metadata: ["event": "worker_spawned", "worker": "process-\(index)", "pid": "\(pid)"])
-        }
+        guard let greeted else { return }
+        logger.info("worker spawned", metadata: ["event": "worker_spawned", "worker": "process-\(index)", "pid": "\(greeted.pid)"])
         perform(effects)
-        warm?.countDown()
+        greeted.warm?.countDown()
     }
 
     /// A spawn for slot `index` failed: answer what no worker can run, and try again later.
@@ -675,18 +681,12 @@ package final class ProcessPool: Pool {
             state.slots[index] = slot
             if !state.slots.values.contains(where: { $0.isIdle || $0.running != nil }) {
                 // Nothing could run the queued jobs: answer them instead of letting them wait.
-                while let job = state.queue.popFirst() {
-                    effects.completions.append((job, TaskOutcome(
-                        result: .failure(WireError(.internal, "no worker could be started: \(description)")),
-                        worker: slot.name,
-                        workerPID: nil
-                    )))
+                failQueued(worker: slot.name, in: &state, effects: &effects) { _ in
+                    WireError(.internal, "no worker could be started: \(description)")
                 }
             }
             if state.closed || slot.retiring {
-                state.slots[index] = nil
-                effects.stoppedForGood += 1
-                failQueueIfNoWorkerCanRunIt(in: &state, effects: &effects)
+                leave(index, in: &state, effects: &effects)
             } else {
                 loops[index % loops.count].scheduleTask(in: Self.respawnDelay) { [self] in
                     retrySpawn(index)
@@ -703,9 +703,7 @@ package final class ProcessPool: Pool {
         state.withLock { state in
             guard let slot = state.slots[index], case .spawning = slot.phase, slot.worker?.serial == nil else { return }
             if state.closed || slot.retiring {
-                state.slots[index] = nil
-                effects.stoppedForGood += 1
-                failQueueIfNoWorkerCanRunIt(in: &state, effects: &effects)
+                leave(index, in: &state, effects: &effects)
             } else {
                 effects.spawns.append(index)
             }
