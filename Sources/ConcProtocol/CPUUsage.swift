@@ -2,7 +2,7 @@
 /// `concctl compare` subtracts before and after a run to say how much CPU a workload cost.
 public struct CPUUsage: Codable, Sendable, Equatable {
     /// The daemon process itself, all its threads: the thread and async pools' work, the control
-    /// socket, the process pool's driver threads (CLOCK_PROCESS_CPUTIME_ID).
+    /// socket and the event loops that drive the process workers (CLOCK_PROCESS_CPUTIME_ID).
     public var daemonSeconds: Double
     /// The process pool's live workers (each one's CPU-time clock, or /proc/PID/stat). A worker that died or
     /// was retired takes its CPU time with it, so this can go down.

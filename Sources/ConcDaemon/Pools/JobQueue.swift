@@ -4,7 +4,7 @@ import Glibc
 ///
 /// Threads wait on a condition variable rather than spinning or polling, so an idle pool costs
 /// no CPU. `NIOThreadPool` parks threads the same way but cannot report its queue length, bound
-/// its queue or grow by one thread, which the pools need; this is the part of it they share.
+/// its queue or grow by one thread, which the thread pool needs.
 package final class JobQueue: @unchecked Sendable {
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
