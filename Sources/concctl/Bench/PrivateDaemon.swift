@@ -11,15 +11,7 @@ final class PrivateDaemon {
         let notifyPath = directory + "/notify.sock"
         let notify = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         defer { close(notify) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: notifyPath.utf8)
-            raw[notifyPath.utf8.count] = 0
-        }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(notify, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
+        let bound = withUnixSocketAddress(notifyPath) { bind(notify, $0, $1) }
         guard bound == 0 else { throw BenchError("cannot bind a notify socket in \(directory)") }
         let log = open(directory + "/concd.log", O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
         defer { close(log) }

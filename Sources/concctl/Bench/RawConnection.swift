@@ -12,15 +12,7 @@ final class RawConnection {
     init(socketPath: String) throws {
         descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard descriptor >= 0 else { throw BenchError("socket failed") }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: socketPath.utf8)
-            raw[socketPath.utf8.count] = 0
-        }
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
+        let connected = withUnixSocketAddress(socketPath) { connect(descriptor, $0, $1) }
         guard connected == 0 else {
             close(descriptor)
             throw BenchError("cannot connect to \(socketPath)")
@@ -110,5 +102,18 @@ final class RawConnection {
     private static func check(_ reply: UnsafeBufferPointer<UInt8>) throws {
         let decoded = try ReplyCodec.decode(reply)
         guard decoded.ok else { throw BenchError("a no-op failed: \(decoded.error?.message ?? "?")") }
+    }
+}
+
+/// Calls `body` with `path` as a `sockaddr_un` and its length, for connect and bind.
+func withUnixSocketAddress<Result>(_ path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) -> Result) -> Result {
+    var address = sockaddr_un()
+    address.sun_family = sa_family_t(AF_UNIX)
+    withUnsafeMutableBytes(of: &address.sun_path) { raw in
+        raw.copyBytes(from: path.utf8)
+        raw[path.utf8.count] = 0
+    }
+    return withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
     }
 }
