@@ -134,6 +134,79 @@ import ConcDaemon
         await pool.shutdown()
     }
 
+    /// Many short tasks on few workers: each waits in a worker's socket behind the one it runs, and
+    /// every reply still goes to its own task (distinct n, so a reply given to the wrong task shows).
+    @Test func prefetchedTasksGetTheirOwnResults() async throws {
+        let pool = try await makePool(size: 2)
+        let sizes = (1...60).map { Int64($0 * 99_991) }
+        var expected: [Int64: Int] = [:]
+        for n in sizes { expected[n * (n - 1) / 2, default: 0] += 1 }
+        let outcomes = await try submitAll(sizes.map { .cpu(n: $0) }, on: pool).all()
+        var got: [Int64: Int] = [:]
+        for outcome in outcomes {
+            guard case .integer(let sum)? = outcome.result.value else {
+                Issue.record("a task failed: \(outcome.result)")
+                continue
+            }
+            got[sum, default: 0] += 1
+        }
+        #expect(got == expected)
+        #expect(pool.prefetchedTasks > 0, "60 tasks queued on 2 workers and none was sent ahead")
+        await pool.shutdown()
+    }
+
+    /// A task sent behind one its worker dies under never started: it runs on the replacement,
+    /// and only the running task fails.
+    @Test func aPrefetchedTaskSurvivesItsWorkersDeath() async throws {
+        let pool = ProcessPool(
+            size: 1, queueLimit: 8, executable: workerExecutable, prefetchBehind: .seconds(100), logger: Logger(label: "test")
+        )
+        try await pool.start()
+        let victim = pids(pool)[0]
+        let submitted = try submitAll([.sleep(milliseconds: 10_000), .cpu(n: 100)], on: pool)
+        #expect(pool.prefetchedTasks == 1)
+        #expect(pool.snapshot().queued == 1, "a prefetched task counts as queued")
+        kill(victim, SIGKILL)
+        let outcomes = await submitted.all()
+        let sleep = outcomes.first { $0.result.value != .integer(4950) }
+        let cpu = outcomes.first { $0.result.value == .integer(4950) }
+        #expect(sleep?.result.errorCode == .workerDied)
+        #expect(sleep?.workerPID == victim)
+        #expect(cpu != nil && cpu?.workerPID != victim, "\(outcomes.map(\.result))")
+        await pool.shutdown()
+    }
+
+    /// The deadline of the running task stops its worker; the task waiting behind it runs elsewhere.
+    @Test func aPrefetchedTaskSurvivesTheDeadlineOfTheOneAhead() async throws {
+        let pool = ProcessPool(
+            size: 1, queueLimit: 8, executable: workerExecutable, prefetchBehind: .seconds(100), logger: Logger(label: "test")
+        )
+        try await pool.start()
+        async let slow = run(.cpu(n: 4_000_000_000), on: pool, timeoutMilliseconds: 200)
+        #expect(await eventually { pool.snapshot().busy == 1 })
+        let behind = try submitAll([.cpu(n: 10)], on: pool)
+        #expect(pool.prefetchedTasks == 1)
+        #expect(try await slow.result.errorCode == .timeout)
+        #expect(await behind.all().first?.result.value == .integer(45))
+        await pool.shutdown()
+    }
+
+    /// Prefetching never lets a worker run past its task limit.
+    @Test func recyclingHoldsWithPrefetch() async throws {
+        let pool = ProcessPool(
+            size: 1, queueLimit: 64, executable: workerExecutable, recycling: RecyclePolicy(maxTasks: 3),
+            logger: Logger(label: "test")
+        )
+        try await pool.start()
+        let outcomes = await try submitAll(Array(repeating: .noop, count: 20), on: pool).all()
+        #expect(outcomes.allSatisfy { $0.result.value == .empty }, "\(outcomes.map(\.result))")
+        let perWorker = Dictionary(grouping: outcomes.compactMap(\.workerPID), by: { $0 }).mapValues(\.count)
+        #expect(perWorker.values.allSatisfy { $0 <= 3 }, "\(perWorker)")
+        #expect(perWorker.count >= 7)
+        #expect(pool.prefetchedTasks > 0)
+        await pool.shutdown()
+    }
+
     @Test func aMissingWorkerBinaryFailsStartWithAReason() async throws {
         let pool = ProcessPool(size: 1, queueLimit: 4, executable: "/nonexistent/concd", logger: Logger(label: "test"))
         await #expect(throws: WorkerSpawner.Failure.self) { try await pool.start() }

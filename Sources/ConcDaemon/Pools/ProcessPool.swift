@@ -30,6 +30,9 @@ package final class ProcessPool: Pool {
     /// Counts slots that have not stopped for good; shutdown waits for it.
     private let stopped = Countdown(0)
     private let initialSize: Int
+    /// How long a running task may be expected to take for a queued one to be sent behind it.
+    private let prefetchBehind: Duration
+    private let prefetched = Atomic<UInt64>(0)
 
     /// How long a busy worker's exit goes unchecked: a dead worker normally closes its socket, but
     /// a process it left behind holding the socket (a crash handler it started, say) would keep
@@ -48,15 +51,18 @@ package final class ProcessPool: Pool {
     private let spawner = NIOThreadPool(numberOfThreads: 1)
 
     /// Creates a pool of `size` workers running `executable` in worker mode; their channels are
-    /// spread over the loops of `eventLoopGroup`.
+    /// spread over the loops of `eventLoopGroup`. A queued task may be sent to a busy worker behind
+    /// a task expected to take at most `prefetchBehind` (see `prefetch`).
     package init(
         size: Int, queueLimit: Int, executable: String, recycling: RecyclePolicy = RecyclePolicy(),
+        prefetchBehind: Duration = .milliseconds(1),
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger
     ) {
         precondition(size > 0, "a process pool needs at least one worker")
         self.executable = executable
         self.logger = logger
         self.initialSize = size
+        self.prefetchBehind = prefetchBehind
         self.loops = Array(eventLoopGroup.makeIterator())
         self.state = Mutex(State(queueLimit: queueLimit, recycling: recycling))
         spawner.start()
@@ -87,6 +93,10 @@ package final class ProcessPool: Pool {
         /// The worker process, from its greeting until it has been reaped.
         var worker: Worker?
         var phase: Phase = .spawning
+        /// A task sent behind the running one, waiting in the worker's socket (see `prefetch`).
+        var next: Running?
+        /// Recycle once the prefetched task is answered: the worker was due while it held one.
+        var recycleAfterNext: String?
         var tasks: UInt64 = 0
         var taskLimit: UInt64?
         /// Stop for good once idle (the pool shrank).
@@ -131,6 +141,8 @@ package final class ProcessPool: Pool {
         var channel: any Channel
         /// Tells this worker's events from those of the slot's earlier workers.
         var serial: UInt64
+        /// Tickets handed out for sends to this worker: sends reach it in the order decided.
+        var tickets: UInt64 = 0
     }
 
     private struct Running {
@@ -153,7 +165,7 @@ package final class ProcessPool: Pool {
 
     /// What a locked section decided, done once the lock is released.
     private struct Effects {
-        var sends: [(index: Int, sequence: UInt64, socket: WorkerSocket, job: Job, remaining: Int64)] = []
+        var sends: [(index: Int, sequence: UInt64, ticket: UInt64, socket: WorkerSocket, job: Job, remaining: Int64)] = []
         var completions: [(Job, TaskOutcome)] = []
         var spawns: [Int] = []
         var stops: [(index: Int, worker: Worker, reason: StopReason, terminate: Bool)] = []
@@ -178,6 +190,9 @@ package final class ProcessPool: Pool {
                 return JobQueue.Refusal.full.wireError(pool: kind, limit: state.queueLimit)
             }
             state.queue.append(job)
+            if state.queue.count == 1, let index = busySlotWithoutNext(in: state) {
+                prefetch(index, in: &state, effects: &effects)
+            }
             return nil
         }
         perform(effects)
@@ -194,7 +209,7 @@ package final class ProcessPool: Pool {
             return PoolSnapshot(
                 size: members.count,
                 busy: workers.filter(\.busy).count,
-                queued: state.queue.count,
+                queued: state.queue.count + members.count { $0.next != nil },
                 queueLimit: state.queueLimit,
                 workers: workers
             )
@@ -237,6 +252,9 @@ package final class ProcessPool: Pool {
         try? await spawner.shutdownGracefully()
     }
 
+    /// Tasks sent so far to a worker behind the task it was running.
+    package var prefetchedTasks: UInt64 { prefetched.load(ordering: .relaxed) }
+
     /// Changes when workers are recycled; each worker picks up the policy when it is next spawned.
     package func setRecycling(_ policy: RecyclePolicy) {
         state.withLock { $0.recycling = policy }
@@ -271,6 +289,16 @@ package final class ProcessPool: Pool {
         return fallback
     }
 
+    /// A busy slot with room for a prefetched task, preferring one on the calling thread's loop.
+    private func busySlotWithoutNext(in state: State) -> Int? {
+        var fallback: Int?
+        for slot in state.slots.values where slot.running != nil && slot.next == nil && !slot.retiring {
+            if slot.worker?.channel.eventLoop.inEventLoop == true { return slot.index }
+            if fallback == nil { fallback = slot.index }
+        }
+        return fallback
+    }
+
     /// Marks the idle slot `index` busy with `job`; the send itself happens once the lock is released.
     private func start(_ job: Job, on index: Int, in state: inout State, effects: inout Effects) {
         guard var slot = state.slots[index], slot.isIdle, let worker = slot.worker else {
@@ -293,10 +321,49 @@ package final class ProcessPool: Pool {
             slot.exitCheckArmed = true
             armExitCheck(index, worker: worker)
         }
+        let ticket = worker.tickets + 1
+        slot.worker?.tickets = ticket
         state.slots[index] = slot
         // Held until the send is done, so a stop meanwhile cannot close the descriptor under it.
         worker.socket.retain()
-        effects.sends.append((index, sequence, worker.socket, job, remaining ?? 0))
+        effects.sends.append((index, sequence, ticket, worker.socket, job, remaining ?? 0))
+    }
+
+    /// Sends the head of the queue to the busy slot `index` behind its running task, so that the
+    /// worker starts it the moment it answers instead of sleeping until the daemon's next send.
+    ///
+    /// Only where waiting behind the running task cannot hurt: that task is expected to take at
+    /// most `prefetchBehind` (a millisecond by default), the queued job has no deadline (so no timer has to tell a
+    /// waiting task from a running one), and the worker is not due to be recycled or retired.
+    /// The worker runs its tasks in order, so when it dies the running task is the one it died
+    /// under and the prefetched one goes back to the head of the queue, never having started.
+    private func prefetch(_ index: Int, in state: inout State, effects: inout Effects) {
+        guard var slot = state.slots[index], let worker = slot.worker, let running = slot.running, slot.next == nil,
+            !slot.retiring, slot.recycleAfterNext == nil,
+            let expected = Self.expectedDuration(running.job.workload), expected <= prefetchBehind,
+            slot.taskLimit.map({ slot.tasks + 2 <= $0 }) ?? true,
+            let job = state.queue.first, job.deadline == nil
+        else { return }
+        state.queue.removeFirst()
+        state.nextSequence &+= 1
+        slot.next = Running(job: job, sequence: state.nextSequence, deadlineTimer: nil)
+        let ticket = worker.tickets + 1
+        slot.worker?.tickets = ticket
+        state.slots[index] = slot
+        worker.socket.retain()
+        effects.sends.append((index, state.nextSequence, ticket, worker.socket, job, 0))
+        prefetched.add(1, ordering: .relaxed)
+    }
+
+    /// About how long a workload takes on a worker, erring long (cpu at 1 ns per iteration; this
+    /// machine class runs 0.27); nil when nobody can tell (a GET waits on another server).
+    private static func expectedDuration(_ workload: Workload) -> Duration? {
+        switch workload {
+        case .noop: return .zero
+        case .cpu(let n): return .nanoseconds(n)
+        case .sleep(let milliseconds): return .milliseconds(milliseconds)
+        case .io, .async: return nil
+        }
     }
 
     /// Sends a task to its worker; when the worker is already gone, the task goes back to the head
@@ -310,16 +377,31 @@ package final class ProcessPool: Pool {
         guard sent != message.count else { return }
         var effects = Effects()
         state.withLock { state in
-            guard var slot = state.slots[index], let worker = slot.worker, let running = slot.running,
-                running.sequence == sequence
-            else { return }
+            guard var slot = state.slots[index], let worker = slot.worker, let running = slot.running else { return }
+            if let next = slot.next, next.sequence == sequence {
+                // The running task's send went first and the worker's end is gone: the channel
+                // closing will answer for the running one.
+                slot.next = nil
+                state.slots[index] = slot
+                state.queue.prepend(job)
+                return
+            }
+            guard running.sequence == sequence else { return }
             running.deadlineTimer?.cancel()
+            requeueNext(&slot, in: &state)
             state.queue.prepend(job)
             slot.phase = .stopping
             state.slots[index] = slot
             effects.stops.append((index, worker, .sendFailed, true))
         }
         perform(effects)
+    }
+
+    /// Puts the slot's prefetched task, which never started, back at the head of the queue.
+    private func requeueNext(_ slot: inout Slot, in state: inout State) {
+        guard let next = slot.next else { return }
+        slot.next = nil
+        state.queue.prepend(next.job)
     }
 
     /// Gives an idle slot its next job, or stops its worker when the slot retires or the pool has
@@ -334,6 +416,7 @@ package final class ProcessPool: Pool {
         while state.slots[index]?.isIdle == true, let job = state.queue.popFirst() {
             start(job, on: index, in: &state, effects: &effects)
         }
+        prefetch(index, in: &state, effects: &effects)
     }
 
     /// A worker answered its task (called on its channel's event loop).
@@ -346,12 +429,25 @@ package final class ProcessPool: Pool {
             else { return }
             running.deadlineTimer?.cancel()
             slot.tasks &+= 1
-            slot.phase = .idle
-            state.slots[index] = slot
             effects.completions.append((running.job, outcome(result, slot: slot)))
-            if let reason = state.recycling.reason(pid: worker.pid, tasks: slot.tasks, limit: slot.taskLimit) {
+            if let next = slot.next {
+                // The worker has already started the prefetched task; recycling waits for it.
+                slot.next = nil
+                slot.phase = .busy(next)
+                if slot.recycleAfterNext == nil {
+                    slot.recycleAfterNext = state.recycling.reason(pid: worker.pid, tasks: slot.tasks, limit: slot.taskLimit)
+                }
+                state.slots[index] = slot
+                prefetch(index, in: &state, effects: &effects)
+                return
+            }
+            slot.phase = .idle
+            let recycle = slot.recycleAfterNext ?? state.recycling.reason(pid: worker.pid, tasks: slot.tasks, limit: slot.taskLimit)
+            slot.recycleAfterNext = nil
+            state.slots[index] = slot
+            if let recycle {
                 state.slots[index]?.phase = .stopping
-                effects.stops.append((index, worker, .recycled(reason), false))
+                effects.stops.append((index, worker, .recycled(recycle), false))
             } else {
                 settle(index, in: &state, effects: &effects)
             }
@@ -367,6 +463,7 @@ package final class ProcessPool: Pool {
             switch slot.phase {
             case .busy(let running):
                 running.deadlineTimer?.cancel()
+                requeueNext(&slot, in: &state)
                 effects.stops.append((index, worker, .died(running.job), false))
             case .idle:
                 effects.stops.append((index, worker, .diedIdle, false))
@@ -389,6 +486,7 @@ package final class ProcessPool: Pool {
                 running.sequence == sequence
             else { return nil }
             slot.phase = .stopping
+            requeueNext(&slot, in: &state)
             state.slots[index] = slot
             effects.completions.append((running.job, outcome(
                 .failure(WireError(
@@ -430,7 +528,9 @@ package final class ProcessPool: Pool {
     private func perform(_ effects: Effects) {
         // Sends first: the worker can start while the replies are written.
         for task in effects.sends {
-            send(task.job, index: task.index, sequence: task.sequence, socket: task.socket, remainingMilliseconds: task.remaining)
+            task.socket.inTurn(task.ticket) { [self] in
+                send(task.job, index: task.index, sequence: task.sequence, socket: task.socket, remainingMilliseconds: task.remaining)
+            }
         }
         for (job, outcome) in effects.completions { job.complete(outcome) }
         for index in effects.spawns { spawn(index) }
@@ -650,6 +750,7 @@ package final class ProcessPool: Pool {
             }
             let warm = slot.warm
             slot.phase = .idle
+            slot.recycleAfterNext = nil
             slot.tasks = 0
             slot.taskLimit = state.recycling.taskLimit()
             slot.exitCheckArmed = false
@@ -731,6 +832,16 @@ package final class ProcessPool: Pool {
 private final class WorkerSocket: Sendable {
     let descriptor: Int32
     private let holders = Atomic(1)
+    private let turns = Mutex(Turns())
+
+    /// Sends run in ticket order: the worker matches replies to tasks by order alone, and two
+    /// threads that decided two sends one after the other may reach `send` the other way round.
+    private struct Turns {
+        /// The ticket whose send runs next (tickets start at 1).
+        var next: UInt64 = 1
+        /// Sends whose turn has not come, run by the thread that finishes the one before.
+        var parked: [UInt64: @Sendable () -> Void] = [:]
+    }
 
     init(_ descriptor: Int32) {
         self.descriptor = descriptor
@@ -742,6 +853,25 @@ private final class WorkerSocket: Sendable {
 
     func release() {
         if holders.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 { close(descriptor) }
+    }
+
+    /// Runs `send` now if every earlier ticket's send has run, else leaves it for the thread that
+    /// runs the one before it; the lock is not held while a send runs.
+    func inTurn(_ ticket: UInt64, _ send: @escaping @Sendable () -> Void) {
+        var current: (@Sendable () -> Void)? = turns.withLock { turns in
+            guard turns.next == ticket else {
+                turns.parked[ticket] = send
+                return nil
+            }
+            return send
+        }
+        while let run = current {
+            run()
+            current = turns.withLock { turns in
+                turns.next += 1
+                return turns.parked.removeValue(forKey: turns.next)
+            }
+        }
     }
 }
 
