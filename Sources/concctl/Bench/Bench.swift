@@ -166,7 +166,7 @@ struct Bench: AsyncParsableCommand {
             scaling: Double(parallel) / Double(one),
             cScaling: binary.flatMap { CLoop.scaling(binary: $0, n: scalingIterations, copies: workers, runs: 3) }
         )
-        (results.rssMegabytes, results.pssMegabytes) = daemon.memoryMegabytes(
+        (results.rssMegabytes, results.pssMegabytes, results.anonymousRSSMegabytes) = daemon.memoryMegabytes(
             workerPIDs: status.pools.flatMap { $0.workers ?? [] }.compactMap(\.pid)
         )
         await client.close()

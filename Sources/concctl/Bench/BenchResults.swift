@@ -10,6 +10,9 @@ struct BenchResults: Encodable {
     var cpu: CPUResult?
     var rssMegabytes: Double = 0
     var pssMegabytes: Double = 0
+    /// The anonymous part of the RSS (heap, stacks): the rest is pages of the binaries, which the
+    /// kernel maps more or less of depending on how they sit in the page cache.
+    var anonymousRSSMegabytes: Double = 0
     /// The 1-minute load average when the run started: other work on the machine skews every figure.
     var loadAverage: Double?
 
@@ -22,6 +25,7 @@ struct BenchResults: Encodable {
         case pools, cpu
         case rssMegabytes = "rss_mb"
         case pssMegabytes = "pss_mb"
+        case anonymousRSSMegabytes = "rss_anon_mb"
         case loadAverage = "loadavg_1m"
     }
 
@@ -61,6 +65,7 @@ struct BenchResults: Encodable {
         }
         rows.append(["exec to READY=1", "\(Format.rounded(readyMilliseconds)) ms", "", ""])
         rows.append(["idle RSS, daemon + workers", "\(Format.rounded(rssMegabytes)) MB", "", "shared pages counted in each process"])
+        rows.append(["  of which anonymous (heap, stacks)", "\(Format.rounded(anonymousRSSMegabytes)) MB", "", "the rest is the binaries' pages"])
         rows.append(["idle PSS, daemon + workers", "\(Format.rounded(pssMegabytes)) MB", "", "shared pages split among them"])
         if let loadAverage {
             rows.append(["load average (1 min) at the start", Format.rounded(loadAverage), "", "other work skews every figure"])

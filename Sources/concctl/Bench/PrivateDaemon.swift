@@ -43,7 +43,7 @@ final class PrivateDaemon {
     /// Resident memory of the daemon and its workers, in MB: RSS (`VmRSS`), which counts every
     /// shared page in each process that maps it, and PSS (`Pss` of smaps_rollup), which splits a
     /// shared page among the processes that map it, so the sum is what the group really costs.
-    func memoryMegabytes(workerPIDs: [Int32]) -> (rss: Double, pss: Double) {
+    func memoryMegabytes(workerPIDs: [Int32]) -> (rss: Double, pss: Double, anonymous: Double) {
         func kilobytes(_ file: String, _ field: String) -> Int {
             let text = (try? String(contentsOfFile: file, encoding: .utf8)) ?? ""
             let line = text.split(separator: "\n").first { $0.hasPrefix(field) } ?? ""
@@ -52,7 +52,9 @@ final class PrivateDaemon {
         let pids = [process.pid] + workerPIDs
         let rss = pids.reduce(0) { $0 + kilobytes("/proc/\($1)/status", "VmRSS:") }
         let pss = pids.reduce(0) { $0 + kilobytes("/proc/\($1)/smaps_rollup", "Pss:") }
-        return ((Double(rss) / 1024 * 10).rounded() / 10, (Double(pss) / 1024 * 10).rounded() / 10)
+        let anonymous = pids.reduce(0) { $0 + kilobytes("/proc/\($1)/status", "RssAnon:") }
+        func megabytes(_ kilobytes: Int) -> Double { (Double(kilobytes) / 1024 * 10).rounded() / 10 }
+        return (megabytes(rss), megabytes(pss), megabytes(anonymous))
     }
 
     func stop() {
