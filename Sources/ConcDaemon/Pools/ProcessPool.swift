@@ -190,8 +190,8 @@ package final class ProcessPool: Pool {
                 return JobQueue.Refusal.full.wireError(pool: kind, limit: state.queueLimit)
             }
             state.queue.append(job)
-            if state.queue.count == 1, let index = busySlotWithoutNext(in: state) {
-                prefetch(index, in: &state, effects: &effects)
+            if state.queue.count == 1 {
+                for index in busySlotsWithoutNext(in: state) where prefetch(index, in: &state, effects: &effects) { break }
             }
             return nil
         }
@@ -289,14 +289,12 @@ package final class ProcessPool: Pool {
         return fallback
     }
 
-    /// A busy slot with room for a prefetched task, preferring one on the calling thread's loop.
-    private func busySlotWithoutNext(in state: State) -> Int? {
-        var fallback: Int?
-        for slot in state.slots.values where slot.running != nil && slot.next == nil && !slot.retiring {
-            if slot.worker?.channel.eventLoop.inEventLoop == true { return slot.index }
-            if fallback == nil { fallback = slot.index }
-        }
-        return fallback
+    /// Busy slots with room for a prefetched task, those on the calling thread's loop first.
+    private func busySlotsWithoutNext(in state: State) -> [Int] {
+        state.slots.values
+            .filter { $0.running != nil && $0.next == nil && !$0.retiring }
+            .sorted { ($0.worker?.channel.eventLoop.inEventLoop == true) && !($1.worker?.channel.eventLoop.inEventLoop == true) }
+            .map(\.index)
     }
 
     /// Marks the idle slot `index` busy with `job`; the send itself happens once the lock is released.
@@ -337,13 +335,14 @@ package final class ProcessPool: Pool {
     /// waiting task from a running one), and the worker is not due to be recycled or retired.
     /// The worker runs its tasks in order, so when it dies the running task is the one it died
     /// under and the prefetched one goes back to the head of the queue, never having started.
-    private func prefetch(_ index: Int, in state: inout State, effects: inout Effects) {
+    @discardableResult
+    private func prefetch(_ index: Int, in state: inout State, effects: inout Effects) -> Bool {
         guard var slot = state.slots[index], let worker = slot.worker, let running = slot.running, slot.next == nil,
             !slot.retiring, slot.recycleAfterNext == nil,
             let expected = Self.expectedDuration(running.job.workload), expected <= prefetchBehind,
             slot.taskLimit.map({ slot.tasks + 2 <= $0 }) ?? true,
             let job = state.queue.first, job.deadline == nil
-        else { return }
+        else { return false }
         state.queue.removeFirst()
         state.nextSequence &+= 1
         slot.next = Running(job: job, sequence: state.nextSequence, deadlineTimer: nil)
@@ -353,6 +352,7 @@ package final class ProcessPool: Pool {
         worker.socket.retain()
         effects.sends.append((index, state.nextSequence, ticket, worker.socket, job, 0))
         prefetched.add(1, ordering: .relaxed)
+        return true
     }
 
     /// About how long a workload takes on a worker, erring long (cpu at 1 ns per iteration; this
@@ -383,25 +383,32 @@ package final class ProcessPool: Pool {
                 // closing will answer for the running one.
                 slot.next = nil
                 state.slots[index] = slot
-                state.queue.prepend(job)
+                requeue(job, in: &state, effects: &effects)
                 return
             }
             guard running.sequence == sequence else { return }
             running.deadlineTimer?.cancel()
-            requeueNext(&slot, in: &state)
-            state.queue.prepend(job)
             slot.phase = .stopping
+            requeueNext(&slot, in: &state, effects: &effects)
             state.slots[index] = slot
+            requeue(job, in: &state, effects: &effects)
             effects.stops.append((index, worker, .sendFailed, true))
         }
         perform(effects)
     }
 
     /// Puts the slot's prefetched task, which never started, back at the head of the queue.
-    private func requeueNext(_ slot: inout Slot, in state: inout State) {
+    private func requeueNext(_ slot: inout Slot, in state: inout State, effects: inout Effects) {
         guard let next = slot.next else { return }
         slot.next = nil
-        state.queue.prepend(next.job)
+        requeue(next.job, in: &state, effects: &effects)
+    }
+
+    /// Puts a job that never started back at the head of the queue, and hands it to an idle slot
+    /// if there is one: nothing else would wake an idle slot while the queue is not empty.
+    private func requeue(_ job: Job, in state: inout State, effects: inout Effects) {
+        state.queue.prepend(job)
+        if let idle = idleSlot(in: state) { settle(idle, in: &state, effects: &effects) }
     }
 
     /// Gives an idle slot its next job, or stops its worker when the slot retires or the pool has
@@ -463,7 +470,8 @@ package final class ProcessPool: Pool {
             switch slot.phase {
             case .busy(let running):
                 running.deadlineTimer?.cancel()
-                requeueNext(&slot, in: &state)
+                slot.phase = .stopping
+                requeueNext(&slot, in: &state, effects: &effects)
                 effects.stops.append((index, worker, .died(running.job), false))
             case .idle:
                 effects.stops.append((index, worker, .diedIdle, false))
@@ -486,7 +494,7 @@ package final class ProcessPool: Pool {
                 running.sequence == sequence
             else { return nil }
             slot.phase = .stopping
-            requeueNext(&slot, in: &state)
+            requeueNext(&slot, in: &state, effects: &effects)
             state.slots[index] = slot
             effects.completions.append((running.job, outcome(
                 .failure(WireError(
