@@ -331,8 +331,9 @@ package final class ProcessPool: Pool {
     /// worker starts it the moment it answers instead of sleeping until the daemon's next send.
     ///
     /// Only where waiting behind the running task cannot hurt: that task is expected to take at
-    /// most `prefetchBehind` (a millisecond by default), the queued job has no deadline (so no timer has to tell a
-    /// waiting task from a running one), and the worker is not due to be recycled or retired.
+    /// most `prefetchBehind` (a millisecond by default), the queued job has no deadline (so no
+    /// timer has to tell a waiting task from a running one), and the worker is not due to be
+    /// recycled or retired.
     /// The worker runs its tasks in order, so when it dies the running task is the one it died
     /// under and the prefetched one goes back to the head of the queue, never having started.
     @discardableResult
@@ -470,7 +471,6 @@ package final class ProcessPool: Pool {
             switch slot.phase {
             case .busy(let running):
                 running.deadlineTimer?.cancel()
-                slot.phase = .stopping
                 requeueNext(&slot, in: &state, effects: &effects)
                 effects.stops.append((index, worker, .died(running.job), false))
             case .idle:
