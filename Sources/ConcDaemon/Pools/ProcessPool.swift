@@ -18,9 +18,10 @@ import Synchronization
 /// The pool's whole state sits behind one lock, held only to decide; sends, replies to clients and
 /// stops happen after it is released, so the event loops submitting and answering rarely wait on
 /// each other. A worker's sending descriptor is reference-counted, closed once neither its slot
-/// nor a send in progress holds it. Spawning (posix_spawn and the worker's greeting) runs on a short-lived
-/// thread of its own, never on an event loop; exits are reaped with `WNOHANG` from event-loop
-/// timers.
+/// nor a send in progress holds it. `posix_spawn` runs on one long-lived thread of the pool's own,
+/// never on an event loop, and the worker's greeting arrives on its channel; exits are reaped with
+/// `WNOHANG` from event-loop timers. With every worker busy, a queued task may be sent behind a
+/// short running one (`prefetch`).
 package final class ProcessPool: Pool {
     package let kind = PoolKind.process
     private let executable: String
