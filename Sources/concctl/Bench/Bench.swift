@@ -75,10 +75,8 @@ struct Bench: AsyncParsableCommand {
         defer { daemon.stop() }
         let client = try await ConcClient.connect(socketPath: daemon.socketPath)
         let raw = try RawConnection(socketPath: daemon.socketPath)
-        let frames = try PoolKind.allCases.map { pool in
-            let noop = try Submission(workload: .noop, pool: pool)
-            return RequestCodec.encode(Request(id: 1, operation: .submit(noop))) + [UInt8(ascii: "\n")]
-        }
+        let noops = try PoolKind.allCases.map { try Submission(workload: .noop, pool: $0) }
+        let frames = noops.map { RequestCodec.encode(Request(id: 1, operation: .submit($0))) + [UInt8(ascii: "\n")] }
         // The floor and the pools' round trips are taken in turns, a tenth at a time, so that a
         // change in the machine's load hits all of them. Each tenth of the floor has a fresh echo
         // peer: the scheduler keeps a peer on the core where it first ran (beside the client, or
@@ -108,7 +106,7 @@ struct Bench: AsyncParsableCommand {
         )
         results.loadAverage = loadAverage
         for (index, pool) in PoolKind.allCases.enumerated() {
-            let noop = try Submission(workload: .noop, pool: pool)
+            let noop = noops[index]
             var clientSamples: [UInt64] = []
             clientSamples.reserveCapacity(rounds / 2)
             for _ in 0..<(rounds / 2) {
