@@ -141,7 +141,7 @@ import ConcDaemon
         let sizes = (1...60).map { Int64($0 * 99_991) }
         var expected: [Int64: Int] = [:]
         for n in sizes { expected[n * (n - 1) / 2, default: 0] += 1 }
-        let outcomes = await try submitAll(sizes.map { .cpu(n: $0) }, on: pool).all()
+        let outcomes = try await submitAll(sizes.map { .cpu(n: $0) }, on: pool).all()
         var got: [Int64: Int] = [:]
         for outcome in outcomes {
             guard case .integer(let sum)? = outcome.result.value else {
@@ -198,7 +198,7 @@ import ConcDaemon
             logger: Logger(label: "test")
         )
         try await pool.start()
-        let outcomes = await try submitAll(Array(repeating: .noop, count: 20), on: pool).all()
+        let outcomes = try await submitAll(Array(repeating: .noop, count: 20), on: pool).all()
         #expect(outcomes.allSatisfy { $0.result.value == .empty }, "\(outcomes.map(\.result))")
         let perWorker = Dictionary(grouping: outcomes.compactMap(\.workerPID), by: { $0 }).mapValues(\.count)
         #expect(perWorker.values.allSatisfy { $0 <= 3 }, "\(perWorker)")

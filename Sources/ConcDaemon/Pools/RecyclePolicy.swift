@@ -21,11 +21,11 @@ package struct RecyclePolicy: Sendable, Equatable {
         return UInt64(maxTasks + (maxTasksJitter > 0 ? Int.random(in: 0...maxTasksJitter) : 0))
     }
 
-    /// Why a worker that has run `tasks` of its `limit` and has this pid should be replaced now,
-    /// or nil to keep it.
-    func reason(pid: Int32, tasks: UInt64, limit: UInt64?) -> String? {
+    /// Why a worker that has run `tasks` of its `limit` and is `residentBytes` large should be
+    /// replaced now, or nil to keep it.
+    func reason(tasks: UInt64, limit: UInt64?, residentBytes: UInt64?) -> String? {
         if let limit, tasks >= limit { return "ran \(tasks) tasks (limit \(limit))" }
-        if maxRSSBytes > 0, let rss = ProcFS.residentBytes(pid: pid), rss > maxRSSBytes {
+        if maxRSSBytes > 0, let rss = residentBytes, rss > maxRSSBytes {
             return "resident memory \(rss / 1024) KiB is above \(maxRSSBytes / 1024) KiB"
         }
         return nil

@@ -1,0 +1,316 @@
+import ConcProtocol
+import ConcWorkerCore
+import Glibc
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// N pre-spawned worker processes, driven from the event loops.
+///
+/// Every decision is `ProcessPoolStateMachine`'s; this class holds it behind one lock and carries
+/// out what it decides once the lock is released. The lock is held only inside `decide`, which
+/// never calls out: sends, completions (which reply to clients and may submit a retry), spawns,
+/// stops and timers all run after it, in `perform`, so nothing re-enters the lock while it is held.
+///
+/// Each worker's socket is read by a NIO channel on one of the event loops (`WorkerConnection`),
+/// and a task reaches it with one `send` from whichever thread accepted it, which is usually that
+/// same event loop: a submission prefers an idle worker whose channel lives on the submitting
+/// thread's loop. A no-op's path is then client → event loop → worker → event loop → client, four
+/// wake-ups, the fewest a separate process allows. Workers are spawned by `WorkerLauncher` on a
+/// thread of its own and stopped by `WorkerReaper`.
+package final class ProcessPool: Pool {
+    package let kind = PoolKind.process
+    private typealias Machine = ProcessPoolStateMachine<WorkerConnection>
+
+    private let logger: Logger
+    private let loops: [any EventLoop]
+    private let state: Mutex<Machine>
+    private let launcher: WorkerLauncher
+    /// Counts slots that have not stopped for good; shutdown waits for it.
+    private let stopped = Countdown(0)
+    private let initialSize: Int
+
+    /// How long a busy worker's exit goes unchecked: a dead worker normally closes its socket, but
+    /// a process it left behind holding the socket (a crash handler it started, say) would keep
+    /// its task waiting forever.
+    private static let exitCheck: TimeAmount = .seconds(1)
+    /// How long after a failed spawn the slot tries again.
+    private static let respawnDelay: TimeAmount = .seconds(1)
+    /// How long a new worker has to greet the daemon.
+    private static let greetingTimeout: TimeAmount = .seconds(10)
+
+    /// Creates a pool of `size` workers running `executable` in worker mode; their channels are
+    /// spread over the loops of `eventLoopGroup`. A queued task may be sent to a busy worker behind
+    /// a task expected to take at most `prefetchBehind` (see `ProcessPoolStateMachine.prefetch`).
+    package init(
+        size: Int, queueLimit: Int, executable: String, recycling: RecyclePolicy = RecyclePolicy(),
+        prefetchBehind: Duration = .milliseconds(1),
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger
+    ) {
+        precondition(size > 0, "a process pool needs at least one worker")
+        self.logger = logger
+        self.initialSize = size
+        self.loops = Array(eventLoopGroup.makeIterator())
+        self.launcher = WorkerLauncher(executable: executable)
+        self.state = Mutex(Machine(Machine.Configuration(
+            executable: executable, queueLimit: queueLimit, recycling: recycling, prefetchBehind: prefetchBehind,
+            residentBytes: { ProcFS.residentBytes(pid: $0) }
+        )))
+    }
+
+    // MARK: Pool
+
+    package func start() async throws {
+        try await grow(by: initialSize)
+    }
+
+    package func submit(_ job: Job) throws(WireError) {
+        let (refusal, actions) = decide { machine, actions in
+            machine.submit(job, now: .now(), preferring: { $0.eventLoop.inEventLoop }, actions: &actions)
+        }
+        perform(actions)
+        if let refusal {
+            throw refusal.wireError(pool: kind, limit: state.withLock { $0.configuration.queueLimit })
+        }
+    }
+
+    package func snapshot() -> PoolSnapshot {
+        state.withLock { $0.snapshot() }
+    }
+
+    package func resize(size: Int, queueLimit: Int) async throws {
+        precondition(size > 0, "a process pool needs at least one worker")
+        let (change, actions) = decide { machine, actions -> (from: Int, add: Int) in
+            let from = machine.snapshot().size
+            return (from, machine.resize(size: size, queueLimit: queueLimit, now: .now(), actions: &actions))
+        }
+        perform(actions)
+        if change.add > 0 {
+            try await grow(by: change.add)
+        } else if size < change.from {
+            logger.info(
+                "process pool shrinking",
+                metadata: ["event": "pool_resized", "resized": "process", "from": "\(change.from)", "to": "\(size)"]
+            )
+        }
+    }
+
+    package func shutdown() async {
+        let ((), actions) = decide { machine, actions in machine.close(now: .now(), actions: &actions) }
+        perform(actions)
+        await stopped.wait()
+        await launcher.shutdown()
+    }
+
+    /// Tasks sent so far to a worker behind the task it was running.
+    package var prefetchedTasks: UInt64 { state.withLock { $0.prefetchedTasks } }
+
+    /// Changes when workers are recycled; each worker picks up the policy when it is next spawned.
+    package func setRecycling(_ policy: RecyclePolicy) {
+        state.withLock { $0.setRecycling(policy) }
+    }
+
+    /// SIGKILLs the worker with this pid (`concctl kill-worker`); the pool replaces it, and the
+    /// task it ran fails as `worker_died` (or runs again, if it asked for retries).
+    package func kill(workerPID pid: Int32) -> Result<String, WireError> {
+        state.withLock { machine in
+            // Under the lock: a pid is collected only under it, so it is still this worker's.
+            if let name = machine.workerName(pid: pid), Glibc.kill(pid, SIGKILL) == 0 {
+                return .success("sent SIGKILL to \(name) (pid \(pid)); the pool replaces it")
+            }
+            let known = machine.workerList()
+            return .failure(WireError(
+                .notFound,
+                "pid \(pid) is not one of concd's process workers (\(known.isEmpty ? "none running" : known.joined(separator: ", ")))"
+            ))
+        }
+    }
+
+    // MARK: Events
+
+    /// A message from worker `worker` of slot `slot`, on its channel's event loop.
+    func received(slot: Int, worker: UInt64, message: ByteBuffer) {
+        let reply = WorkerMessage.decodeReply(Array(message.readableBytesView)[...])
+        let ((), actions) = decide { machine, actions in
+            switch reply {
+            case .hello?:
+                machine.greeted(slot: slot, worker: worker, now: .now(), actions: &actions)
+            case .result(let result)?:
+                machine.answered(slot: slot, worker: worker, result: result, now: .now(), actions: &actions)
+            case nil:
+                let error = WireError(.internal, "worker \(kind)-\(slot) sent a reply the daemon could not read")
+                machine.answered(slot: slot, worker: worker, result: .failure(error), now: .now(), actions: &actions)
+            }
+        }
+        perform(actions)
+    }
+
+    /// Worker `worker`'s channel closed without the daemon closing it: the worker died.
+    func lost(slot: Int, worker: UInt64) {
+        let ((), actions) = decide { machine, actions in machine.lost(slot: slot, worker: worker, now: .now(), actions: &actions) }
+        perform(actions)
+    }
+
+    // MARK: Carrying out
+
+    /// Runs `body` on the machine under the lock. Sends decided there hold their descriptor from
+    /// here on, so a stop carried out first by another thread cannot close it under them.
+    private func decide<Result>(
+        _ body: (inout Machine, inout Machine.Actions) -> Result
+    ) -> (Result, Machine.Actions) {
+        state.withLock { machine in
+            var actions = Machine.Actions()
+            let result = body(&machine, &actions)
+            actions.sends.forEach { $0.connection.socket.retain() }
+            return (result, actions)
+        }
+    }
+
+    private func perform(_ actions: Machine.Actions) {
+        actions.sends.forEach(send)
+        actions.completions.forEach { job, outcome in job.complete(outcome) }
+        actions.spawns.forEach { spawn(slot: $0.slot, worker: $0.worker) }
+        actions.stops.forEach(stop)
+        actions.timers.forEach(start)
+        actions.warmed.forEach { warm, failure in warm.report(failure: failure) }
+        actions.notices.forEach(log)
+        for _ in 0..<actions.slotsLeft { stopped.countDown() }
+    }
+
+    private func send(_ send: Machine.Send) {
+        let socket = send.connection.socket
+        socket.inTurn(send.ticket, now: { deliver(send) }, later: { [self] in { self.deliver(send) } })
+    }
+
+    /// Sends a task to its worker; when the worker is already gone the machine hears of it (the
+    /// task never started and goes back to the queue).
+    private func deliver(_ send: Machine.Send) {
+        let socket = send.connection.socket
+        defer { socket.release() }
+        let message = WorkerMessage.encode(WorkerMessage.Task(workload: send.job.workload, remainingMilliseconds: send.remainingMilliseconds))
+        guard !socket.send(message) else { return }
+        let ((), actions) = decide { machine, actions in
+            machine.sendFailed(slot: send.slot, worker: send.worker, sequence: send.sequence, now: .now(), actions: &actions)
+        }
+        perform(actions)
+    }
+
+    private func spawn(slot: Int, worker: UInt64) {
+        launcher.launch(
+            on: loops[slot % loops.count],
+            adopt: { [self] pid, connection in
+                let ((), actions) = decide { machine, actions in
+                    machine.spawned(slot: slot, worker: worker, pid: pid, connection: connection, actions: &actions)
+                }
+                perform(actions)
+                return WorkerChannelHandler(pool: self, slot: slot, worker: worker)
+            },
+            failed: { [self] error in
+                let ((), actions) = decide { machine, actions in machine.spawnFailed(slot: slot, error: error, actions: &actions) }
+                perform(actions)
+            }
+        )
+    }
+
+    private func stop(_ stop: Machine.Stop) {
+        WorkerReaper.stop(pid: stop.pid, connection: stop.connection, terminate: stop.terminate) { [self] in
+            let (exited, actions) = decide { machine, actions -> Bool in
+                // Collected under the lock, so `kill(workerPID:)` never signals a reused pid.
+                guard let exit = WorkerReaper.collect(stop.pid) else { return false }
+                machine.reaped(slot: stop.slot, worker: stop.worker, exit: exit, now: .now(), actions: &actions)
+                return true
+            }
+            perform(actions)
+            return exited
+        }
+    }
+
+    private func start(_ timer: Machine.Timer) {
+        switch timer {
+        case .deadline(let slot, let sequence, let connection, let at):
+            connection.armDeadline(sequence: sequence, at: at) { [self] in
+                let ((), actions) = decide { machine, actions in
+                    machine.deadlinePassed(slot: slot, sequence: sequence, now: .now(), actions: &actions)
+                }
+                perform(actions)
+            }
+        case .cancelDeadline(let sequence, let connection):
+            connection.cancelDeadline(sequence: sequence)
+        case .exitCheck(let slot, let worker, let pid, let connection):
+            connection.eventLoop.scheduleTask(in: Self.exitCheck) { [self] in
+                guard state.withLock({ $0.exitCheckDue(slot: slot, worker: worker) }) else { return }
+                if ProcFS.hasExited(pid) {
+                    // Closing the channel reports the worker lost, as if its socket had closed.
+                    connection.channel.close(promise: nil)
+                } else {
+                    start(.exitCheck(slot: slot, worker: worker, pid: pid, connection: connection))
+                }
+            }
+        case .greeting(let slot, let worker, let connection):
+            connection.eventLoop.scheduleTask(in: Self.greetingTimeout) { [self] in
+                let ((), actions) = decide { machine, actions in
+                    machine.greetingTimedOut(slot: slot, worker: worker, actions: &actions)
+                }
+                perform(actions)
+            }
+        case .respawn(let slot):
+            loops[slot % loops.count].scheduleTask(in: Self.respawnDelay) { [self] in
+                let ((), actions) = decide { machine, actions in machine.respawnDue(slot: slot, actions: &actions) }
+                perform(actions)
+            }
+        }
+    }
+
+    private func log(_ notice: Machine.Notice) {
+        switch notice {
+        case .spawned(let worker, let pid):
+            logger.info("worker spawned", metadata: ["event": "worker_spawned", "worker": "\(worker)", "pid": "\(pid)"])
+        case .spawnFailed(let worker, let error):
+            logger.error(
+                "could not start a worker", metadata: ["event": "worker_spawn_failed", "worker": "\(worker)", "error": "\(error)"]
+            )
+        case .diedMidTask(let worker, let pid, let exit, let task):
+            logger.warning(
+                "worker died mid-task; replacing it",
+                metadata: ["event": "worker_died", "worker": "\(worker)", "pid": "\(pid)", "exit": "\(exit)", "task": "\(task)"]
+            )
+        case .diedIdle(let worker, let pid, let exit):
+            logger.warning(
+                "worker died while idle; replacing it",
+                metadata: ["event": "worker_died", "worker": "\(worker)", "pid": "\(pid)", "exit": "\(exit)"]
+            )
+        case .recycled(let worker, let pid, let exit, let reason):
+            logger.info(
+                "recycled worker",
+                metadata: ["event": "worker_recycled", "worker": "\(worker)", "pid": "\(pid)", "exit": "\(exit)", "reason": "\(reason)"]
+            )
+        case .stoppedAfterDeadline(let worker, let pid, let exit):
+            logger.info(
+                "worker stopped after a task passed its deadline",
+                metadata: ["event": "worker_stopped", "worker": "\(worker)", "pid": "\(pid)", "exit": "\(exit)"]
+            )
+        case .stopped(let worker, let pid, let exit):
+            logger.info("worker stopped", metadata: ["event": "worker_stopped", "worker": "\(worker)", "pid": "\(pid)", "exit": "\(exit)"])
+        case .passedDeadline(let worker, let pid, let task):
+            logger.notice(
+                "task passed its deadline; stopping its worker",
+                metadata: ["event": "worker_timeout", "worker": "\(worker)", "pid": "\(pid)", "task": "\(task)"]
+            )
+        }
+    }
+
+    // MARK: Growing
+
+    /// Adds `count` slots and returns once each has a warm worker (or failed to get one).
+    private func grow(by count: Int) async throws {
+        let warm = WarmUp(count: count)
+        stopped.add(count)
+        let ((), actions) = decide { machine, actions in machine.grow(by: count, warm: warm, actions: &actions) }
+        perform(actions)
+        let failures = await warm.wait()
+        if let first = failures.first {
+            throw WorkerSpawner.Failure(description: "\(failures.count) of \(count) process workers did not start: \(first)")
+        }
+    }
+}

@@ -1,0 +1,87 @@
+import CConcShims
+import ConcWorkerCore
+import Glibc
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// Spawns worker processes on one long-lived thread of its own and puts each worker's socket on
+/// an event loop as a NIO channel.
+///
+/// `posix_spawn` blocks, so it never runs on an event loop. The thread lives as long as the pool:
+/// a worker asks for SIGKILL when the thread that spawned it exits (PR_SET_PDEATHSIG follows the
+/// thread, not the process).
+final class WorkerLauncher: Sendable {
+    private let thread = NIOThreadPool(numberOfThreads: 1)
+    private let executable: String
+
+    init(executable: String) {
+        self.executable = executable
+        thread.start()
+    }
+
+    /// Spawns a worker on the launcher's thread and registers its channel on `loop`. `adopt` runs
+    /// on the loop inside the channel's initializer, before the channel can read the worker's
+    /// greeting, and returns the handler that reads it; `failed` gets a sentence when no worker
+    /// could be started or watched.
+    func launch(
+        on loop: any EventLoop,
+        adopt: @escaping @Sendable (_ pid: Int32, WorkerConnection) -> any ChannelHandler,
+        failed: @escaping @Sendable (String) -> Void
+    ) {
+        thread.submit { [executable] _ in
+            _ = concd_set_thread_name("concd-spawner")
+            do throws(WorkerSpawner.Failure) {
+                try Self.launch(executable, on: loop, adopt: adopt)
+            } catch {
+                failed(error.description)
+            }
+        }
+    }
+
+    /// Stops the thread once the pool has no more workers to spawn.
+    func shutdown() async {
+        try? await thread.shutdownGracefully()
+    }
+
+    private static func launch(
+        _ executable: String, on loop: any EventLoop,
+        adopt: @escaping @Sendable (_ pid: Int32, WorkerConnection) -> any ChannelHandler
+    ) throws(WorkerSpawner.Failure) {
+        let spawned = try WorkerSpawner.spawn(executable: executable)
+        let readSide = fcntl(spawned.socket, F_DUPFD_CLOEXEC, 0)
+        guard readSide >= 0 else {
+            let reason = Syscall.errnoDescription
+            end(spawned)
+            throw WorkerSpawner.Failure(description: "cannot watch worker \(executable) (pid \(spawned.pid)): \(reason)")
+        }
+        let adopted = Atomic(false)
+        do {
+            _ = try NIOPipeBootstrap(group: loop)
+                .channelOption(ChannelOptions.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: WorkerMessage.maxBytes))
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        let connection = WorkerConnection(socket: WorkerSocket(spawned.socket), channel: channel)
+                        try channel.pipeline.syncOperations.addHandler(adopt(spawned.pid, connection))
+                        adopted.store(true, ordering: .relaxed)
+                    }
+                }
+                .takingOwnershipOfDescriptor(input: readSide)
+                .wait()
+        } catch {
+            // Once adopted, the pool owns the worker and its greeting timeout will stop it.
+            guard !adopted.load(ordering: .relaxed) else { return }
+            Glibc.close(readSide)
+            end(spawned)
+            throw WorkerSpawner.Failure(description: "cannot watch worker \(executable) (pid \(spawned.pid)): \(error)")
+        }
+    }
+
+    /// Ends a worker that never joined the pool; blocking, so only for the launcher's thread.
+    private static func end(_ spawned: SpawnedWorker) {
+        Glibc.kill(spawned.pid, SIGKILL)
+        Glibc.close(spawned.socket)
+        var status: Int32 = 0
+        _ = Syscall.retryingEINTR { waitpid(spawned.pid, &status, 0) }
+    }
+}
