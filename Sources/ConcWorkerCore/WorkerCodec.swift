@@ -41,6 +41,31 @@ public enum WorkerCodec {
         return bytes
     }
 
+    /// Encodes a task into memory that lives only during `body`, on the stack for every task but a
+    /// long URL: the daemon encodes one per task sent, and an array would be an allocation each.
+    /// The bytes are those of `encode(_:)`.
+    public static func withEncoded<Result>(_ task: WorkerTask, _ body: (UnsafeRawBufferPointer) -> Result) -> Result {
+        var url: String?
+        let tag: Tag
+        let argument: Int64
+        switch task.kind {
+        case .cpu(let n): (tag, argument) = (.cpu, n)
+        case .sleep(let milliseconds): (tag, argument) = (.sleep, milliseconds)
+        case .io(let address): (tag, argument, url) = (.io, 0, address)
+        case .noop: (tag, argument) = (.noop, 0)
+        }
+        let length = 17 + (url?.utf8.count ?? 0)
+        return withUnsafeTemporaryAllocation(byteCount: length, alignment: 1) { raw in
+            raw.storeBytes(of: tag.rawValue, toByteOffset: 0, as: UInt8.self)
+            raw.storeBytes(of: argument.littleEndian, toByteOffset: 1, as: Int64.self)
+            raw.storeBytes(of: task.remainingMilliseconds.littleEndian, toByteOffset: 9, as: Int64.self)
+            if let url {
+                _ = UnsafeMutableRawBufferPointer(rebasing: raw[17...]).initializeMemory(as: UInt8.self, from: url.utf8)
+            }
+            return body(UnsafeRawBufferPointer(raw))
+        }
+    }
+
     /// Decodes a task in the worker; nil when the bytes are not a task.
     public static func decodeTask(_ bytes: ArraySlice<UInt8>) -> WorkerTask? {
         guard bytes.count >= 17, let tag = Tag(rawValue: bytes[bytes.startIndex]) else { return nil }
@@ -91,13 +116,19 @@ public enum WorkerCodec {
     /// Decodes a worker's reply in the daemon; nil when the bytes are not a reply. The failure's
     /// code is not checked here: the daemon maps it to its `ErrorCode`s.
     public static func decodeReply(_ bytes: ArraySlice<UInt8>) -> Reply? {
+        bytes.withUnsafeBytes { decodeReply($0) }
+    }
+
+    /// Decodes a worker's reply straight from the bytes a read left in memory (the daemon reads a
+    /// reply into a NIO buffer, and copying it into an array first cost an allocation per task).
+    public static func decodeReply(_ bytes: UnsafeRawBufferPointer) -> Reply? {
         guard let first = bytes.first, let tag = Tag(rawValue: first) else { return nil }
         switch tag {
         case .hello:
             guard bytes.count >= 9 else { return nil }
             return .hello(pid: Int32(truncatingIfNeeded: integer(bytes, at: 1)))
         case .ok:
-            guard bytes.count >= 2, let valueTag = ValueTag(rawValue: bytes[bytes.startIndex + 1]) else { return nil }
+            guard bytes.count >= 2, let valueTag = ValueTag(rawValue: bytes[1]) else { return nil }
             switch valueTag {
             case .none: return .result(.success(.empty))
             case .integer:
@@ -113,10 +144,10 @@ public enum WorkerCodec {
             }
         case .failure:
             guard bytes.count >= 2 else { return nil }
-            let codeLength = Int(bytes[bytes.startIndex + 1])
+            let codeLength = Int(bytes[1])
             guard bytes.count >= 2 + codeLength else { return nil }
-            let code = String(decoding: bytes.dropFirst(2).prefix(codeLength), as: UTF8.self)
-            let message = String(decoding: bytes.dropFirst(2 + codeLength), as: UTF8.self)
+            let code = String(decoding: bytes[2..<(2 + codeLength)], as: UTF8.self)
+            let message = String(decoding: bytes[(2 + codeLength)...], as: UTF8.self)
             return .result(.failure(WorkerFailure(code: code, message: message)))
         case .cpu, .sleep, .io, .noop:
             return nil
@@ -125,6 +156,10 @@ public enum WorkerCodec {
 
     private static func append(_ value: Int64, to bytes: inout [UInt8]) {
         withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+    }
+
+    private static func integer(_ bytes: UnsafeRawBufferPointer, at offset: Int) -> Int64 {
+        Int64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: Int64.self))
     }
 
     private static func integer(_ bytes: ArraySlice<UInt8>, at offset: Int) -> Int64 {

@@ -21,12 +21,20 @@ package enum WorkerMessage {
 
     /// Encodes a task for a worker.
     package static func encode(_ task: Task) -> [UInt8] {
+        WorkerCodec.encode(WorkerTask(kind: workerKind(task.workload), remainingMilliseconds: task.remainingMilliseconds))
+    }
+
+    private static func workerKind(_ workload: Workload) -> WorkerTask.Kind {
         // Never async in practice: the Submission check keeps async GETs off the process pool.
-        let kind = task.workload.workerKind ?? {
-            if case .async(let url) = task.workload { return .io(url: url) }
-            return .noop
-        }()
-        return WorkerCodec.encode(WorkerTask(kind: kind, remainingMilliseconds: task.remainingMilliseconds))
+        if let kind = workload.workerKind { return kind }
+        if case .async(let url) = workload { return .io(url: url) }
+        return .noop
+    }
+
+    /// Encodes a task for a worker into memory that lives only during `body` (see
+    /// `WorkerCodec.withEncoded`); the bytes are those of `encode(_:)`.
+    package static func withEncoded<Result>(_ task: Task, _ body: (UnsafeRawBufferPointer) -> Result) -> Result {
+        WorkerCodec.withEncoded(WorkerTask(kind: workerKind(task.workload), remainingMilliseconds: task.remainingMilliseconds), body)
     }
 
     /// Decodes a task as a worker would; nil when the bytes are not a task.
@@ -71,6 +79,11 @@ package enum WorkerMessage {
 
     /// Decodes a worker's reply; nil when the bytes are not a reply or carry an unknown error code.
     package static func decodeReply(_ bytes: ArraySlice<UInt8>) -> Reply? {
+        bytes.withUnsafeBytes { decodeReply($0) }
+    }
+
+    /// Decodes a worker's reply from the bytes a read left in memory.
+    package static func decodeReply(_ bytes: UnsafeRawBufferPointer) -> Reply? {
         switch WorkerCodec.decodeReply(bytes) {
         case nil: return nil
         case .hello(let pid)?: return .hello(pid: pid)

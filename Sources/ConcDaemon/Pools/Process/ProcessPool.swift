@@ -131,7 +131,7 @@ package final class ProcessPool: Pool {
 
     /// A message from worker `worker` of slot `slot`, on its channel's event loop.
     func received(slot: Int, worker: UInt64, message: ByteBuffer) {
-        let reply = WorkerMessage.decodeReply(Array(message.readableBytesView)[...])
+        let reply = message.withUnsafeReadableBytes { WorkerMessage.decodeReply($0) }
         let ((), actions) = decide { machine, actions in
             switch reply {
             case .hello?:
@@ -188,8 +188,8 @@ package final class ProcessPool: Pool {
     private func deliver(_ send: Machine.Send) {
         let socket = send.connection.socket
         defer { socket.release() }
-        let message = WorkerMessage.encode(WorkerMessage.Task(workload: send.job.workload, remainingMilliseconds: send.remainingMilliseconds))
-        guard !socket.send(message) else { return }
+        let task = WorkerMessage.Task(workload: send.job.workload, remainingMilliseconds: send.remainingMilliseconds)
+        guard !WorkerMessage.withEncoded(task, socket.send) else { return }
         let ((), actions) = decide { machine, actions in
             machine.sendFailed(slot: send.slot, worker: send.worker, sequence: send.sequence, now: .now(), actions: &actions)
         }

@@ -111,9 +111,9 @@ final class WorkerSocket: Sendable {
     }
 
     /// Sends one datagram without blocking; true when all of it went.
-    func send(_ message: [UInt8]) -> Bool {
+    func send(_ message: UnsafeRawBufferPointer) -> Bool {
         let sent = Syscall.retryingEINTR {
-            message.withUnsafeBytes { Glibc.send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
+            Glibc.send(descriptor, message.baseAddress, message.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
         }
         return sent == message.count
     }
