@@ -23,7 +23,8 @@ import Synchronization
 /// `WNOHANG` from event-loop timers. With every worker busy, a queued task may be sent behind a
 /// short running one (`prefetch`).
 package final class ProcessPool: Pool {
-    package let kind = PoolKind.process
+    package let name: PoolName
+    package var model: PoolModel { .process }
     private let executable: String
     private let logger: Logger
     private let loops: [any EventLoop]
@@ -55,11 +56,12 @@ package final class ProcessPool: Pool {
     /// spread over the loops of `eventLoopGroup`. A queued task may be sent to a busy worker behind
     /// a task expected to take at most `prefetchBehind` (see `prefetch`).
     package init(
-        size: Int, queueLimit: Int, executable: String, recycling: RecyclePolicy = RecyclePolicy(),
+        name: PoolName = .process, size: Int, queueLimit: Int, executable: String, recycling: RecyclePolicy = RecyclePolicy(),
         prefetchBehind: Duration = .milliseconds(1),
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger
     ) {
         precondition(size > 0, "a process pool needs at least one worker")
+        self.name = name
         self.executable = executable
         self.logger = logger
         self.initialSize = size
@@ -182,13 +184,13 @@ package final class ProcessPool: Pool {
     package func submit(_ job: Job) throws(WireError) {
         var effects = Effects()
         let refusal = state.withLock { state -> WireError? in
-            if state.closed { return JobQueue.Refusal.closed.wireError(pool: kind, limit: state.queueLimit) }
+            if state.closed { return JobQueue.Refusal.closed.wireError(pool: name, limit: state.queueLimit) }
             if state.queue.isEmpty, let index = idleSlot(in: state) {
                 start(job, on: index, in: &state, effects: &effects)
                 return nil
             }
             if state.queue.count >= state.queueLimit {
-                return JobQueue.Refusal.full.wireError(pool: kind, limit: state.queueLimit)
+                return JobQueue.Refusal.full.wireError(pool: name, limit: state.queueLimit)
             }
             state.queue.append(job)
             if state.queue.count == 1 {
