@@ -102,7 +102,7 @@ package final class Dispatcher: Sendable {
         if submission.retries > 0 && entry.model != .process {
             reply(.failure(id: id, WireError(
                 .invalidArgument,
-                "retries apply only to process pools, where a worker can die; tasks on the \(kind) pool (a \(entry.model) pool) are never retried"
+                "retries apply only to the process pool and other process-model pools, where a worker can die; \(kind) tasks are never retried"
             )))
             return
         }

@@ -35,9 +35,18 @@ public enum WorkloadKind: String, Codable, Sendable, CaseIterable, CustomStringC
         supportedModels.map(PoolName.builtIn)
     }
 
+    /// Whether pools of `model` can run this kind (``supportedModels`` without building the array:
+    /// every submission asks).
+    public func runs(on model: PoolModel) -> Bool {
+        switch (self, model) {
+        case (.cpu, _), (.sleep, _), (.noop, _), (.io, .thread), (.io, .process), (.async, .async): return true
+        case (.io, .async), (.async, .process), (.async, .thread): return false
+        }
+    }
+
     /// Why a pool of `model` named `pool` cannot run this kind, or nil when it can.
     public func refusal(onPool pool: PoolName, model: PoolModel) -> WireError? {
-        guard !supportedModels.contains(model) else { return nil }
+        guard !runs(on: model) else { return nil }
         let allowed = supportedModels.map(\.rawValue).joined(separator: ", ")
         let which = pool.rawValue == model.rawValue ? "the \(pool) pool" : "the \(pool) pool (a \(model) pool)"
         return WireError(.unsupportedPool, "\(self) cannot run on \(which); it runs on: \(allowed)")
