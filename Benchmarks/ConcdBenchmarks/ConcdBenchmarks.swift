@@ -161,7 +161,7 @@ private func noops(_ count: Int, on pool: any Pool) {
         do {
             try pool.submit(job)
         } catch {
-            fatalError("the \(pool.kind) pool refused a no-op: \(error)")
+            fatalError("the \(pool.name) pool refused a no-op: \(error)")
         }
     }
     done.wait()

@@ -62,22 +62,12 @@ public final class Daemon: Sendable {
         let openFiles = ResourceLimits.raiseOpenFiles()
         logger.debug("open file limit", metadata: ["nofile": "\(openFiles)"])
         let eventLoops = MultiThreadedEventLoopGroup.singleton
-        let pools: [any Pool] = [
-            ProcessPool(
-                size: configuration.processWorkers,
-                queueLimit: configuration.queueLimit,
-                executable: configuration.workerExecutable ?? WorkerSpawner.defaultExecutable(),
-                recycling: configuration.recycling,
-                eventLoopGroup: eventLoops,
-                logger: logger
-            ),
-            ThreadPool(size: configuration.threads, queueLimit: configuration.queueLimit, logger: logger),
-            AsyncPool(
-                limit: configuration.asyncLimit,
-                connectionsPerHost: configuration.asyncConnectionsPerHost,
-                eventLoopGroup: eventLoops
-            ),
-        ]
+        let pools = configuration.pools.map { pool in
+            PoolRegistry.makePool(
+                pool, queueLimit: configuration.queueLimit, workerExecutable: configuration.workerExecutable,
+                eventLoopGroup: eventLoops, logger: logger
+            )
+        }
         do {
             try await withThrowingTaskGroup(of: Void.self) { warmUp in
                 for pool in pools { warmUp.addTask { try await pool.start() } }
@@ -172,7 +162,8 @@ public final class Daemon: Sendable {
         }
     }
 
-    /// Re-reads the configuration and applies it: pool sizes, queue limits, the metrics interval.
+    /// Re-reads the configuration and applies it: pool sizes, queue limits, recycling, the metrics
+    /// interval. Pools added, removed or given another model are not: that needs a restart.
     /// Tells systemd RELOADING=1 first and READY=1 after; a configuration that fails to load or
     /// apply leaves the running one in place, and the log says why.
     public func reload() async {
@@ -196,18 +187,36 @@ public final class Daemon: Sendable {
         if next.socketPath != current.configuration.socketPath {
             logger.warning("the control socket's path changes only on restart", metadata: ["socket": "\(next.socketPath)"])
         }
-        let sizes: [(PoolKind, Int)] = [(.process, next.processWorkers), (.thread, next.threads), (.async, next.asyncLimit)]
         var failures: [String] = []
-        for (kind, size) in sizes {
-            do {
-                try await current.dispatcher.pool(kind)?.resize(size: size, queueLimit: next.queueLimit)
-            } catch {
-                failures.append("\(kind): \(error)")
+        var restartNeeded: [String] = []
+        let registry = current.dispatcher.registry
+        for wanted in next.pools {
+            guard let entry = registry.entry(wanted.name) else {
+                restartNeeded.append("\(wanted.name) is new")
+                continue
             }
+            guard entry.model == wanted.model else {
+                restartNeeded.append("\(wanted.name) changes its model from \(entry.model) to \(wanted.model)")
+                continue
+            }
+            do {
+                try await entry.pool.resize(size: wanted.size, queueLimit: next.queueLimit)
+            } catch {
+                failures.append("\(wanted.name): \(error)")
+            }
+            entry.pool.setRecycling(wanted.recycling)
         }
-        (current.dispatcher.pool(.process) as? ProcessPool)?.setRecycling(next.recycling)
+        for name in registry.names where !next.pools.contains(where: { $0.name == name }) {
+            restartNeeded.append("\(name) is gone")
+        }
         current.metrics.setInterval(seconds: next.metricsIntervalSeconds)
         running.withLock { $0?.configuration = next }
+        if !restartNeeded.isEmpty {
+            logger.error(
+                "reload applied only in part: adding or removing pools needs a restart; the running pools stay as they are",
+                metadata: ["event": "reload_failed", "reason": "\(restartNeeded.joined(separator: "; "))"]
+            )
+        }
         guard failures.isEmpty else {
             logger.error(
                 "reload applied only in part: a pool could not be resized",
@@ -215,11 +224,13 @@ public final class Daemon: Sendable {
             )
             return
         }
+        guard restartNeeded.isEmpty else { return }
         logger.info(
             "configuration reloaded",
             metadata: [
                 "event": "reloaded", "process_workers": "\(next.processWorkers)", "threads": "\(next.threads)",
                 "async_limit": "\(next.asyncLimit)", "queue_limit": "\(next.queueLimit)",
+                "pools": "\(next.pools.map { "\($0.name)=\($0.size)" }.joined(separator: ","))",
             ]
         )
     }
@@ -233,7 +244,7 @@ struct PoolService: Service {
     func run() async throws {
         try? await gracefulShutdown()
         // Not "pool": CONCD_POOL is kept for the metrics records, so that filtering on it gives a clean series.
-        logger.info("draining pool", metadata: ["draining": "\(pool.kind)"])
+        logger.info("draining pool", metadata: ["draining": "\(pool.name)"])
         await pool.shutdown()
     }
 }

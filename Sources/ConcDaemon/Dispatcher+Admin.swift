@@ -40,7 +40,14 @@ extension Dispatcher {
         switch operation {
         case .resize(let kind, let size):
             guard let pool = pool(kind) else {
-                finish(.failure(WireError(.unsupportedPool, "this daemon runs no \(kind) pool")))
+                finish(.failure(noSuchPool(kind)))
+                return
+            }
+            let range = ConfigurationLimits.size(of: pool.model)
+            guard range.contains(size) else {
+                finish(.failure(WireError(
+                    .invalidArgument, "the \(kind) pool's size must be \(range.lowerBound)...\(range.upperBound), got \(size)"
+                )))
                 return
             }
             Task {
@@ -70,13 +77,26 @@ extension Dispatcher {
             finish(.success("shutting down: no new tasks; queued and running ones finish first"))
             Task { await control.shutdown() }
         case .killWorker(let pid):
-            guard let processes = pool(.process) as? ProcessPool else {
-                finish(.failure(WireError(.unsupportedPool, "this daemon runs no process pool")))
-                return
-            }
-            finish(processes.kill(workerPID: pid))
+            finish(killWorker(pid: pid))
         case .ping, .status, .submit, .metrics:
             preconditionFailure("\(operation.name) is not an admin operation")
         }
+    }
+
+    /// Asks each pool to kill its worker with this pid; the one that owns it answers. Pools whose
+    /// workers are not processes answer `unsupported_pool` and are left out of the refusal.
+    private func killWorker(pid: Int32) -> Result<String, WireError> {
+        var refusals: [String] = []
+        for entry in registry.entries {
+            switch entry.pool.kill(workerPID: pid) {
+            case .success(let detail): return .success(detail)
+            case .failure(let error) where error.code == .unsupportedPool: continue
+            case .failure(let error): refusals.append(error.message)
+            }
+        }
+        guard !refusals.isEmpty else {
+            return .failure(WireError(.unsupportedPool, "this daemon runs no pool whose workers are processes"))
+        }
+        return .failure(WireError(.notFound, refusals.joined(separator: "; ")))
     }
 }

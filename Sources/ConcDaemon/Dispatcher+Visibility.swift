@@ -8,8 +8,7 @@ extension Dispatcher {
         var status = status
         var workersSeconds = 0.0
         for index in status.pools.indices {
-            let kind = status.pools[index].kind
-            guard let counters = counters[kind] else { continue }
+            guard let counters = registry.entry(status.pools[index].kind)?.counters else { continue }
             let recent = counters.recent.summary()
             status.pools[index].rejected = counters.rejected.load(ordering: .relaxed)
             status.pools[index].retried = counters.retried.load(ordering: .relaxed)
@@ -26,6 +25,7 @@ extension Dispatcher {
 
     /// The Prometheus text exposition (format 0.0.4) of this daemon now.
     package func metricsExposition() -> String {
-        prometheus.render(status: status(), counters: counters)
+        let counters = Dictionary(uniqueKeysWithValues: registry.entries.map { ($0.name, $0.counters) })
+        return prometheus.render(status: status(), counters: counters)
     }
 }

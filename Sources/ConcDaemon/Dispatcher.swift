@@ -4,19 +4,19 @@ import Logging
 import NIOCore
 import Synchronization
 
-/// Routes each request to the pool its workload names, turns outcomes into replies, and keeps the
-/// counters every report reads (status, STATUS=, the journal), recorded here and nowhere else.
+/// Routes each request to the pool it names (or its workload's natural pool), turns outcomes into
+/// replies, and records each finished task in its pool's telemetry (``PoolRegistry``), here and
+/// nowhere else; every report (status, STATUS=, the journal, Prometheus) reads it.
 package final class Dispatcher: Sendable {
-    private let pools: [PoolKind: any Pool]
-    /// Each pool's counters, read by every report.
-    package let counters: [PoolKind: PoolCounters]
+    /// The pools, in report order, with their telemetry.
+    package let registry: PoolRegistry
     private let accepting = Atomic(true)
     private let started = NIODeadline.now()
     private let socketPath: String
     let logger: Logger
     let daemonControl = Mutex<DaemonControl?>(nil)
     /// The Prometheus metrics of this daemon (Dispatcher+Visibility.swift).
-    package let prometheus: PrometheusExporter
+    package var prometheus: PrometheusExporter { registry.prometheus }
 
     /// How many workers one task may kill before it is reported as poisonous and not run again.
     package static let poisonDeaths = 3
@@ -34,14 +34,9 @@ package final class Dispatcher: Sendable {
         }
     }
 
+    /// A Dispatcher over `pools`, which every report lists in this order; their names must be unique.
     package init(pools: [any Pool], socketPath: String, logger: Logger = Logger(label: "concd")) {
-        self.pools = Dictionary(uniqueKeysWithValues: pools.map { ($0.kind, $0) })
-        let prometheus = PrometheusExporter(pools: pools.map(\.kind))
-        self.prometheus = prometheus
-        self.counters = Dictionary(uniqueKeysWithValues: pools.map { pool in
-            let kind = pool.kind
-            return (kind, PoolCounters { prometheus.recordTask(pool: kind, wallMicroseconds: $0) })
-        })
+        self.registry = PoolRegistry(pools: pools)
         self.socketPath = socketPath
         self.logger = logger
     }
@@ -76,26 +71,39 @@ package final class Dispatcher: Sendable {
         accepting.store(false, ordering: .relaxed)
     }
 
-    /// The pool of a kind, for reload and the watchdog.
-    package func pool(_ kind: PoolKind) -> (any Pool)? {
-        pools[kind]
+    /// The pool named `name`, for reload and admin operations.
+    package func pool(_ name: PoolName) -> (any Pool)? {
+        registry.entry(name)?.pool
+    }
+
+    /// The sentence for a pool name this daemon does not run.
+    func noSuchPool(_ name: PoolName) -> WireError {
+        let names = registry.names.map(\.rawValue).joined(separator: ", ")
+        return WireError(.unsupportedPool, "this daemon runs no pool named '\(name)'; its pools: \(names)")
     }
 
     private func submit(_ submission: Submission, id: UInt64?, reply: @escaping @Sendable (Reply) -> Void) {
         let kind = submission.resolvedPool
+        guard let entry = registry.entry(kind) else {
+            reply(.failure(id: id, noSuchPool(kind)))
+            return
+        }
+        let pool = entry.pool
+        let counters = entry.counters
         guard accepting.load(ordering: .relaxed) else {
-            counters[kind]?.rejected.add(1, ordering: .relaxed)
+            counters.rejected.add(1, ordering: .relaxed)
             reply(.failure(id: id, WireError(.shuttingDown, "concd is shutting down and takes no new tasks")))
             return
         }
-        if submission.retries > 0 && kind != .process {
-            reply(.failure(id: id, WireError(
-                .invalidArgument, "retries apply only to the process pool, where a worker can die; \(kind) tasks are never retried"
-            )))
+        if let refusal = submission.workload.kind.refusal(onPool: kind, model: entry.model) {
+            reply(.failure(id: id, refusal))
             return
         }
-        guard let pool = pools[kind], let counters = counters[kind] else {
-            reply(.failure(id: id, WireError(.unsupportedPool, "this daemon runs no \(kind) pool")))
+        if submission.retries > 0 && entry.model != .process {
+            reply(.failure(id: id, WireError(
+                .invalidArgument,
+                "retries apply only to the process pool and other process-model pools, where a worker can die; \(kind) tasks are never retried"
+            )))
             return
         }
         let attempt = Attempt(
@@ -123,7 +131,7 @@ package final class Dispatcher: Sendable {
     private func job(for attempt: Attempt, number: Int, deaths: [String]) -> Job {
         let workload = attempt.submission.workload
         let timeout = attempt.submission.timeoutMilliseconds
-        let kind = attempt.pool.kind
+        let kind = attempt.pool.name
         return Job(
             workload: workload,
             deadline: timeout.map { attempt.received + .milliseconds($0) },
@@ -190,14 +198,14 @@ package final class Dispatcher: Sendable {
         )
     }
 
-    /// The daemon's state now.
+    /// The daemon's state now, its pools in registry order.
     package func status() -> DaemonStatus {
-        let order: [PoolKind] = [.process, .thread, .async]
-        let poolStatuses = order.compactMap { kind -> PoolStatus? in
-            guard let pool = pools[kind], let counters = counters[kind] else { return nil }
-            let snapshot = pool.snapshot()
+        let poolStatuses = registry.entries.map { entry -> PoolStatus in
+            let counters = entry.counters
+            let snapshot = entry.pool.snapshot()
             return PoolStatus(
-                kind: kind,
+                kind: entry.name,
+                model: entry.model,
                 size: snapshot.size,
                 busy: snapshot.busy,
                 idle: max(0, snapshot.size - snapshot.busy),

@@ -8,7 +8,8 @@ public struct DaemonStatus: Codable, Sendable, Equatable {
     public var uptimeSeconds: Double
     /// The control socket's path.
     public var socket: String
-    /// One entry per pool, in the order process, thread, async.
+    /// One entry per pool: the built-in ones (process, thread, async), then those the configuration
+    /// names, in its order.
     public var pools: [PoolStatus]
     /// CPU time used so far by the daemon and its live worker processes; absent from older daemons.
     public var cpu: CPUUsage?
@@ -30,8 +31,10 @@ public struct DaemonStatus: Codable, Sendable, Equatable {
 
 /// Counters of one pool.
 public struct PoolStatus: Codable, Sendable, Equatable {
-    /// Which pool.
-    public var kind: PoolKind
+    /// Which pool: its name (on the wire `kind`, as before pools had names of their own).
+    public var kind: PoolName
+    /// The pool's model; absent from older daemons, whose pools are the built-in ones.
+    public var model: PoolModel?
     /// Workers (processes, threads) or, for async, the in-flight limit.
     public var size: Int
     /// Tasks running now.
@@ -60,7 +63,7 @@ public struct PoolStatus: Codable, Sendable, Equatable {
     public var p99Microseconds: UInt64?
 
     enum CodingKeys: String, CodingKey {
-        case kind, size, busy, idle, queued, completed, failed, workers, rejected, retried
+        case kind, model, size, busy, idle, queued, completed, failed, workers, rejected, retried
         case queueLimit = "queue_limit"
         case tasksPerSecond = "tasks_per_s"
         case p50Microseconds = "p50_us"
@@ -69,10 +72,11 @@ public struct PoolStatus: Codable, Sendable, Equatable {
 
     /// Creates a pool's counters.
     public init(
-        kind: PoolKind, size: Int, busy: Int, idle: Int, queued: Int, queueLimit: Int, completed: UInt64,
-        failed: UInt64, workers: [WorkerStatus]? = nil
+        kind: PoolName, model: PoolModel? = nil, size: Int, busy: Int, idle: Int, queued: Int, queueLimit: Int,
+        completed: UInt64, failed: UInt64, workers: [WorkerStatus]? = nil
     ) {
         self.kind = kind
+        self.model = model ?? kind.builtInModel
         self.size = size
         self.busy = busy
         self.idle = idle
@@ -81,6 +85,11 @@ public struct PoolStatus: Codable, Sendable, Equatable {
         self.completed = completed
         self.failed = failed
         self.workers = workers
+    }
+
+    /// The pool's model: as the daemon says, else that of the built-in pool of this name.
+    public var resolvedModel: PoolModel? {
+        model ?? kind.builtInModel
     }
 }
 

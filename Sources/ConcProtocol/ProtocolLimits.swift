@@ -14,8 +14,4 @@ public enum ProtocolLimits {
     public static let maxURLBytes = 4096
     /// The most times a task whose worker died may be run again (`retries`).
     public static let maxRetries = 10
-    /// The most workers (or threads) `resize` may ask a pool for; the async pool's limit is its own.
-    public static let maxPoolSize = 4096
-    /// The most tasks `resize` may let the async pool run at once.
-    public static let maxAsyncLimit = 10_000_000
 }

@@ -9,7 +9,7 @@ public struct Reply: Codable, Sendable, Equatable {
     /// For a task: the workload kind that ran.
     public var kind: WorkloadKind?
     /// For a task: the pool it ran on.
-    public var pool: PoolKind?
+    public var pool: PoolName?
     /// For a task: which worker ran it (`process-1`, `thread-3`, `async`).
     public var worker: String?
     /// For a process worker: its pid.
@@ -38,7 +38,7 @@ public struct Reply: Codable, Sendable, Equatable {
 
     /// Creates a reply; fields left `nil` are omitted on the wire.
     public init(
-        id: UInt64?, ok: Bool, value: TaskValue? = nil, kind: WorkloadKind? = nil, pool: PoolKind? = nil,
+        id: UInt64?, ok: Bool, value: TaskValue? = nil, kind: WorkloadKind? = nil, pool: PoolName? = nil,
         worker: String? = nil, workerPID: Int32? = nil, wallMicroseconds: UInt64? = nil, version: Int? = nil,
         status: DaemonStatus? = nil, error: WireError? = nil, attempts: Int? = nil, detail: String? = nil,
         metrics: String? = nil

@@ -116,7 +116,7 @@ public enum ReplyCodec {
                 guard case .string(let name) = value, let kind = WorkloadKind(rawValue: name) else { return nil }
                 reply.kind = kind
             case "pool":
-                guard case .string(let name) = value, let pool = PoolKind(rawValue: name) else { return nil }
+                guard case .string(let name) = value, let pool = PoolName(rawValue: name) else { return nil }
                 reply.pool = pool
             case "worker":
                 guard case .string(let worker) = value else { return nil }

@@ -14,7 +14,7 @@ public struct Request: Sendable, Equatable {
         /// Runs a workload on a pool.
         case submit(Submission)
         /// Admin: changes a pool's size until the next reload or restart.
-        case resize(pool: PoolKind, size: Int)
+        case resize(pool: PoolName, size: Int)
         /// Admin: re-reads the configuration, as SIGHUP does.
         case reload
         /// Admin: stops the daemon gracefully, as SIGTERM does.
@@ -60,22 +60,19 @@ public struct Submission: Sendable, Equatable {
     /// The validated workload.
     public var workload: Workload
     /// The pool to run on; `nil` means the workload's natural pool.
-    public var pool: PoolKind?
+    public var pool: PoolName?
     /// The deadline in milliseconds; `nil` means none.
     public var timeoutMilliseconds: Int64?
     /// How many more times to run the task when its worker process dies under it (`worker_died`).
     public var retries: Int
 
-    /// Creates a submission, checking that the pool can run the workload and the deadline is in range.
+    /// Creates a submission, checking that a built-in pool can run the workload and the deadline is
+    /// in range. Whether a pool named in the daemon's configuration can run it, the daemon checks.
     public init(
-        workload: Workload, pool: PoolKind? = nil, timeoutMilliseconds: Int64? = nil, retries: Int = 0
+        workload: Workload, pool: PoolName? = nil, timeoutMilliseconds: Int64? = nil, retries: Int = 0
     ) throws(WireError) {
-        if let pool, !workload.kind.supportedPools.contains(pool) {
-            let allowed = workload.kind.supportedPools.map(\.rawValue).joined(separator: ", ")
-            throw WireError(
-                .unsupportedPool,
-                "\(workload.kind) cannot run on the \(pool) pool; it runs on: \(allowed)"
-            )
+        if let pool, let model = pool.builtInModel, let refusal = workload.kind.refusal(onPool: pool, model: model) {
+            throw refusal
         }
         if let timeoutMilliseconds, timeoutMilliseconds <= 0 || timeoutMilliseconds > ProtocolLimits.maxTimeoutMilliseconds {
             throw WireError(
@@ -93,5 +90,5 @@ public struct Submission: Sendable, Equatable {
     }
 
     /// The pool this submission runs on.
-    public var resolvedPool: PoolKind { pool ?? workload.kind.naturalPool }
+    public var resolvedPool: PoolName { pool ?? workload.kind.naturalPool }
 }

@@ -264,16 +264,23 @@ struct WireRequest: Codable {
     private static let operations = "ping, status, metrics, submit, resize, reload, shutdown, kill_worker"
 
     private func resize() throws(WireError) -> Request.Operation {
-        guard let poolName = pool else { throw WireError(.badRequest, "resize needs field 'pool' (process, thread or async)") }
-        guard let kind = PoolKind(rawValue: poolName) else {
-            throw WireError(.unsupportedPool, "unknown pool '\(poolName)'; pools: process, thread, async")
-        }
+        guard let poolName = pool else { throw WireError(.badRequest, "resize needs field 'pool' (process, thread, async or a configured pool's name)") }
+        let name = try Self.poolName(poolName)
         guard let size else { throw WireError(.badRequest, "resize needs field 'size'") }
-        let most = kind == .async ? ProtocolLimits.maxAsyncLimit : ProtocolLimits.maxPoolSize
-        guard size >= 1, size <= Int64(most) else {
-            throw WireError(.invalidArgument, "the \(kind) pool's size must be 1...\(most), got \(size)")
+        // A built-in pool's range is known here; a configured pool's model, and so its range, only the daemon knows.
+        let range = name.builtInModel.map(ConfigurationLimits.size(of:)) ?? 1...ConfigurationLimits.largestSize
+        guard size >= Int64(range.lowerBound), size <= Int64(range.upperBound) else {
+            throw WireError(.invalidArgument, "the \(name) pool's size must be \(range.lowerBound)...\(range.upperBound), got \(size)")
         }
-        return .resize(pool: kind, size: Int(size))
+        return .resize(pool: name, size: Int(size))
+    }
+
+    /// A pool name as the request spells it; the daemon says whether it runs a pool of that name.
+    private static func poolName(_ text: String) throws(WireError) -> PoolName {
+        guard let name = PoolName(rawValue: text) else {
+            throw WireError(.unsupportedPool, "'\(text)' is not a pool name; a name is \(PoolName.rule) (the built-in pools: process, thread, async)")
+        }
+        return name
     }
 
     private func submission() throws(WireError) -> Submission {
@@ -301,19 +308,16 @@ struct WireRequest: Codable {
         case .noop:
             workload = .noop
         }
-        var poolKind: PoolKind?
+        var poolName: PoolName?
         if let pool {
-            guard let known = PoolKind(rawValue: pool) else {
-                throw WireError(.unsupportedPool, "unknown pool '\(pool)'; pools: process, thread, async")
-            }
-            poolKind = known
+            poolName = try Self.poolName(pool)
         }
         if let retries, !(0...Int64(ProtocolLimits.maxRetries)).contains(retries) {
             throw WireError(.invalidArgument, "retries must be 0...\(ProtocolLimits.maxRetries), got \(retries)")
         }
         return try Submission(
             workload: try Workload.validated(workload),
-            pool: poolKind,
+            pool: poolName,
             timeoutMilliseconds: timeoutMilliseconds,
             retries: Int(retries ?? 0)
         )

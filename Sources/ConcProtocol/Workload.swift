@@ -1,15 +1,3 @@
-/// The kinds of pool concd keeps warm.
-public enum PoolKind: String, Codable, Sendable, CaseIterable, CustomStringConvertible {
-    /// Pre-spawned worker processes: CPU-bound work and crash isolation.
-    case process
-    /// Parked OS threads: blocking I/O.
-    case thread
-    /// An async executor on event loops: very many concurrent I/O waits.
-    case async
-
-    public var description: String { rawValue }
-}
-
 /// The kinds of work concd runs.
 public enum WorkloadKind: String, Codable, Sendable, CaseIterable, CustomStringConvertible {
     /// `count += i` for i in 0..<n.
@@ -23,8 +11,8 @@ public enum WorkloadKind: String, Codable, Sendable, CaseIterable, CustomStringC
     /// Does nothing; measures the dispatch path.
     case noop
 
-    /// The pool a workload of this kind runs on when the request names none.
-    public var naturalPool: PoolKind {
+    /// The built-in pool a workload of this kind runs on when the request names none.
+    public var naturalPool: PoolName {
         switch self {
         case .cpu: return .process
         case .io, .sleep, .noop: return .thread
@@ -32,14 +20,36 @@ public enum WorkloadKind: String, Codable, Sendable, CaseIterable, CustomStringC
         }
     }
 
-    /// The pools that can run this kind. A blocking GET would stall the async executor, and the
-    /// async GET needs the async executor, so those two are kept to their own models.
-    public var supportedPools: [PoolKind] {
+    /// The models whose pools can run this kind. A blocking GET would stall the async executor, and
+    /// the async GET needs the async executor, so those two are kept to their own models.
+    public var supportedModels: [PoolModel] {
         switch self {
         case .cpu, .sleep, .noop: return [.process, .thread, .async]
         case .io: return [.thread, .process]
         case .async: return [.async]
         }
+    }
+
+    /// The built-in pools that can run this kind.
+    public var supportedPools: [PoolName] {
+        supportedModels.map(PoolName.builtIn)
+    }
+
+    /// Whether pools of `model` can run this kind (``supportedModels`` without building the array:
+    /// every submission asks).
+    public func runs(on model: PoolModel) -> Bool {
+        switch (self, model) {
+        case (.cpu, _), (.sleep, _), (.noop, _), (.io, .thread), (.io, .process), (.async, .async): return true
+        case (.io, .async), (.async, .process), (.async, .thread): return false
+        }
+    }
+
+    /// Why a pool of `model` named `pool` cannot run this kind, or nil when it can.
+    public func refusal(onPool pool: PoolName, model: PoolModel) -> WireError? {
+        guard !runs(on: model) else { return nil }
+        let allowed = supportedModels.map(\.rawValue).joined(separator: ", ")
+        let which = pool.rawValue == model.rawValue ? "the \(pool) pool" : "the \(pool) pool (a \(model) pool)"
+        return WireError(.unsupportedPool, "\(self) cannot run on \(which); it runs on: \(allowed)")
     }
 
     public var description: String { rawValue }

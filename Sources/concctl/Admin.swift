@@ -42,8 +42,8 @@ struct Resize: AsyncParsableCommand {
     @ParentCommand var root: Concctl
     @OptionGroup var connection: ConnectionOptions
 
-    @Argument(help: "The pool: process, thread or async.")
-    var pool: PoolKind
+    @Argument(help: "The pool: process, thread, async or a pool the configuration names.")
+    var pool: PoolName
 
     @Argument(help: "Its new size.")
     var size: Int
@@ -52,8 +52,11 @@ struct Resize: AsyncParsableCommand {
     var json = false
 
     func validate() throws {
-        let most = pool == .async ? ProtocolLimits.maxAsyncLimit : ProtocolLimits.maxPoolSize
-        guard (1...most).contains(size) else { throw ValidationError("the \(pool) pool's size must be 1...\(most)") }
+        // A configured pool's model, and so its range, only the daemon knows.
+        let range = pool.builtInModel.map(ConfigurationLimits.size(of:)) ?? 1...ConfigurationLimits.largestSize
+        guard range.contains(size) else {
+            throw ValidationError("the \(pool) pool's size must be \(range.lowerBound)...\(range.upperBound)")
+        }
     }
 
     func run() async throws {

@@ -34,9 +34,9 @@ struct Status: AsyncParsableCommand {
             return
         }
         print("concd \(status.version), pid \(status.pid), up \(Format.duration(seconds: status.uptimeSeconds)), socket \(status.socket)")
-        let header = ["POOL", "SIZE", "BUSY", "IDLE", "QUEUED", "COMPLETED", "FAILED"]
+        let header = ["POOL", "MODEL", "SIZE", "BUSY", "IDLE", "QUEUED", "COMPLETED", "FAILED"]
         let rows = status.pools.map { pool in
-            [pool.kind.rawValue, "\(pool.size)", "\(pool.busy)", "\(pool.idle)", "\(pool.queued)", "\(pool.completed)", "\(pool.failed)"]
+            [pool.kind.rawValue, pool.resolvedModel?.rawValue ?? "-", "\(pool.size)", "\(pool.busy)", "\(pool.idle)", "\(pool.queued)", "\(pool.completed)", "\(pool.failed)"]
         }
         print(Format.table([header] + rows))
         for pool in status.pools {

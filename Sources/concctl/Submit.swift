@@ -37,8 +37,8 @@ struct Submit: AsyncParsableCommand {
     @Argument(help: "Its argument: N for cpu, a URL for io and async, milliseconds for sleep.")
     var argument: String?
 
-    @Option(help: "The pool: process, thread or async (default: the workload's natural pool).")
-    var pool: PoolKind?
+    @Option(help: "The pool: process, thread, async or a pool the configuration names (default: the workload's natural pool).")
+    var pool: PoolName?
 
     @Option(help: "Submit this many copies at once and wait for all.")
     var count = 1
@@ -195,4 +195,14 @@ struct SubmitSummary: Encodable {
 }
 
 extension WorkloadKind: ExpressibleByArgument {}
-extension PoolKind: ExpressibleByArgument {}
+extension PoolName: ExpressibleByArgument {
+    /// Reads `--pool NAME`; the daemon says whether it runs a pool of that name.
+    public init?(argument: String) {
+        self.init(rawValue: argument)
+    }
+
+    /// Completion offers the built-in pools; a configured pool's name is typed out.
+    public static var defaultCompletionKind: CompletionKind {
+        .list(PoolName.builtIn.map(\.rawValue))
+    }
+}

@@ -1,5 +1,6 @@
 import ArgumentParser
 import ConcDaemon
+import ConcProtocol
 import Logging
 
 /// `concd`: the warm-pool daemon. Runs in the foreground (systemd, or a developer's shell).
@@ -75,8 +76,10 @@ struct Concd: AsyncParsableCommand {
 
     func validate() throws {
         for (name, value, range) in [
-            ("--process-workers", processWorkers, 1...1024), ("--threads", threads, 1...4096),
-            ("--async-limit", asyncLimit, 1...10_000_000), ("--queue-limit", queueLimit, 1...10_000_000),
+            ("--process-workers", processWorkers, ConfigurationLimits.size(of: .process)),
+            ("--threads", threads, ConfigurationLimits.size(of: .thread)),
+            ("--async-limit", asyncLimit, ConfigurationLimits.size(of: .async)),
+            ("--queue-limit", queueLimit, ConfigurationLimits.queueLimit),
         ] {
             if let value, !range.contains(value) {
                 throw ValidationError("\(name) must be \(range.lowerBound)...\(range.upperBound), got \(value)")
@@ -85,8 +88,8 @@ struct Concd: AsyncParsableCommand {
         if let metricsListen, metricsListen != "off", case .failure(let error) = ListenAddress.parse(metricsListen) {
             throw ValidationError("--metrics-listen: \(error.description)")
         }
-        if let metricsInterval, !(0.1...86_400).contains(metricsInterval) {
-            throw ValidationError("--metrics-interval must be 0.1...86400 seconds")
+        if let metricsInterval, !ConfigurationLimits.metricsIntervalSeconds.contains(metricsInterval) {
+            throw ValidationError("--metrics-interval must be \(ConfigurationLimits.text(ConfigurationLimits.metricsIntervalSeconds)) seconds")
         }
     }
 

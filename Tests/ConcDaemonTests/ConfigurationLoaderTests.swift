@@ -1,4 +1,5 @@
 import ConcDaemon
+import ConcProtocol
 import Foundation
 import Logging
 import Testing
@@ -64,6 +65,18 @@ import Testing
         ("metrics: {interval: 0}", "metrics.interval must be 0.1...86400 seconds"),
         ("log: {level: loud}", "log.level must be one of"),
         ("pools: [", "cannot read"),
+        // Named pools.
+        ("pools: {crunch: {workers: 2}}", "pools.crunch needs a model (process, thread, async)"),
+        ("pools: {crunch: {model: gpu}}", "pools.crunch.model must be one of process, thread, async, got 'gpu'"),
+        ("pools: {Crunch: {model: process}}", "pools.Crunch: 'Crunch' is not a pool name"),
+        ("pools: {a-name-of-thirty-three-characters: {model: thread}}", "is not a pool name"),
+        ("pools: {9lives: {model: thread}}", "'9lives' is not a pool name"),
+        ("pools: {crunch: {model: process, threads: 4}}", "pools.crunch.threads is not a setting of a process pool"),
+        ("pools: {crunch: {model: process, workers: 1025}}", "pools.crunch.workers must be 1...1024, got 1025"),
+        ("pools: {fetch: {model: thread, threads: 4097}}", "pools.fetch.threads must be 1...4096, got 4097"),
+        ("pools: {web: {model: async, limit: 0}}", "pools.web.limit must be 1...10000000, got 0"),
+        ("pools: {crunch: {model: process, max_rss_mb: many}}", "pools.crunch.max_rss_mb must be a whole number"),
+        ("pools: {process: {model: thread}}", "the built-in process pool's model is process"),
     ])
     func badValuesAreRefusedWithASentence(yaml: String, expected: String) async throws {
         do {
@@ -71,6 +84,79 @@ import Testing
             Issue.record("\(yaml) was accepted")
         } catch let failure as ConfigurationLoader.Failure {
             #expect(failure.description.contains(expected), "\(failure.description)")
+        }
+    }
+
+    @Test func namedPoolsAreReadInTheFilesOrderAfterTheBuiltInOnes() async throws {
+        let yaml = """
+            pools:
+              process: {workers: 3}
+              zeta:
+                model: process
+                workers: 2
+                max_tasks: 100
+                max_rss_mb: 64
+              # alpha: {model: async} -- a comment does not order the sections
+              fetch: {model: thread, threads: 5}
+              alpha:
+                model: async
+                limit: 70
+                connections_per_host: 4
+              crunch: {model: process}
+            queue_limit: 11
+            """
+        let configuration = try await withFile(yaml) { try await ConfigurationLoader(filePath: $0).load() }
+        let names = configuration.pools.map(\.name.rawValue)
+        #expect(names == ["process", "thread", "async", "zeta", "fetch", "alpha", "crunch"])
+        #expect(configuration.pools.map(\.model) == [.process, .thread, .async, .process, .thread, .async, .process])
+        let zeta = configuration.namedPools[0]
+        #expect(zeta.size == 2 && zeta.maxTasks == 100 && zeta.maxRSSMegabytes == 64 && zeta.maxTasksJitter == 0)
+        #expect(configuration.namedPools[1].size == 5)
+        #expect(configuration.namedPools[2].size == 70 && configuration.namedPools[2].connectionsPerHost == 4)
+        #expect(configuration.namedPools[3].size == DaemonConfiguration.cores, "no workers: one per core")
+        #expect(configuration.pools[0].size == 3)
+    }
+
+    @Test func aNamedPoolsSettingsComeFromTheEnvironmentToo() async throws {
+        setenv("CONCD_POOLS_CRUNCH_WORKERS", "4", 1)
+        defer { unsetenv("CONCD_POOLS_CRUNCH_WORKERS") }
+        let configuration = try await withFile("pools: {crunch: {model: process, workers: 2}}") {
+            try await ConfigurationLoader(filePath: $0).load()
+        }
+        #expect(configuration.namedPools.map(\.size) == [4])
+    }
+
+    @Test func keysAreFoundInASnapshotsDescriptionAndOrderedByTheFile() {
+        let keys = ConfigurationLoader.keys(
+            inSnapshot: "YAMLSnapshot[4 values: log.level=info, pools.b.model=x, y, pools.fake.model=1, pools.a.model=thread]"
+        )
+        // "pools.fake.model" came out of a value; the loader looks every key up again before it uses one.
+        #expect(keys == ["log.level", "pools.b.model", "pools.fake.model", "pools.a.model"])
+        #expect(ConfigurationLoader.keys(inSnapshot: "YAMLSnapshot[0 values: ]").isEmpty)
+        let text = "pools:\n  # a: old\n  b: {model: thread}\n  c:\n    model: async\nother: {a: 1}\n"
+        #expect(ConfigurationLoader.ordered(["a", "c", "b"], in: text) == ["b", "c", "a"])
+        #expect(ConfigurationLoader.ordered(["b", "a"], in: nil) == ["a", "b"])
+    }
+
+    @Test func theLimitsTableBoundsTheFileTheFlagsAndResize() async throws {
+        for model in PoolModel.allCases {
+            let range = ConfigurationLimits.size(of: model)
+            let key = PoolConfiguration.sizeKey(of: model)
+            let yaml = "pools: {\(model): {\(key): \(range.upperBound + 1)}}"
+            do {
+                _ = try await withFile(yaml) { try await ConfigurationLoader(filePath: $0).load() }
+                Issue.record("\(yaml) was accepted")
+            } catch let failure as ConfigurationLoader.Failure {
+                #expect(failure.description.contains("must be 1...\(range.upperBound)"), "\(failure.description)")
+            }
+            let fits = try await withFile("pools: {\(model): {\(key): \(range.upperBound)}}") {
+                try await ConfigurationLoader(filePath: $0).load()
+            }
+            #expect(fits.pools.first { $0.model == model }?.size == range.upperBound)
+            let resize = #"{"op":"resize","pool":"\#(model)","size":\#(range.upperBound + 1)}"#
+            #expect(throws: RequestDecodingError.self) { try RequestCodec.decode(Array(resize.utf8)) }
+            let fitting = #"{"op":"resize","pool":"\#(model)","size":\#(range.upperBound)}"#
+            #expect(try RequestCodec.decode(Array(fitting.utf8)).operation == .resize(pool: .builtIn(model), size: range.upperBound))
         }
     }
 

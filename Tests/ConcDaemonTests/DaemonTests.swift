@@ -8,13 +8,16 @@ import ConcDaemon
 
 /// The daemon as a library on a temporary socket, driven through ConcClient.
 @Suite struct DaemonTests {
-    private func withDaemon(_ body: (ConcClient, String) async throws -> Void) async throws {
+    private func withDaemon(
+        namedPools: [PoolConfiguration] = [], _ body: (ConcClient, String) async throws -> Void
+    ) async throws {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let socketPath = directory + "/concd.sock"
-        let configuration = DaemonConfiguration(
+        var configuration = DaemonConfiguration(
             socketPath: socketPath, processWorkers: 2, threads: 4, workerExecutable: workerExecutable
         )
+        configuration.namedPools = namedPools
         let daemon = Daemon(configuration: configuration, logger: Logger(label: "test"))
         let running = Task { try await daemon.run() }
         await daemon.waitUntilReady()
@@ -67,7 +70,7 @@ import ConcDaemon
             let replies = try await withThrowingTaskGroup(of: (Int64, Reply).self) { group in
                 for n in 0..<500 as Range<Int64> {
                     group.addTask {
-                        let pool: PoolKind = [.process, .thread, .async][Int(n % 3)]
+                        let pool: PoolName = [.process, .thread, .async][Int(n % 3)]
                         return (n, try await client.submit(try Submission(workload: .cpu(n: n), pool: pool)))
                     }
                 }
@@ -141,6 +144,52 @@ import ConcDaemon
             let thread = status.pools[1]
             #expect(thread.kind == .thread && thread.size == 4 && thread.failed == 1 && thread.idle == 4)
             #expect(try await client.ping() == ProtocolLimits.version)
+        }
+    }
+
+    @Test func twoProcessPoolsRunSideBySideEachByName() async throws {
+        let crunch = try #require(PoolName(rawValue: "crunch"))
+        let fetch = try #require(PoolName(rawValue: "fetch"))
+        try await withDaemon(namedPools: [
+            PoolConfiguration(name: crunch, model: .process, size: 1),
+            PoolConfiguration(name: fetch, model: .thread, size: 2),
+        ]) { client, _ in
+            let onCrunch = try await client.submit(try Submission(workload: .cpu(n: 1000), pool: crunch))
+            #expect(onCrunch.ok && onCrunch.pool == crunch && onCrunch.value == .integer(499_500))
+            let onProcess = try await client.submit(try Submission(workload: .cpu(n: 1000), pool: .process))
+            #expect(onProcess.ok && onProcess.pool == .process)
+            #expect(onCrunch.workerPID != nil && onProcess.workerPID != nil && onCrunch.workerPID != onProcess.workerPID)
+            let natural = try await client.submit(try Submission(workload: .cpu(n: 10)))
+            #expect(natural.pool == .process, "a submission that names no pool goes to its workload's built-in pool")
+
+            // The daemon, not the client, knows a named pool's model and what it can run.
+            let refused = try await client.submit(try Submission(workload: .async(url: "http://127.0.0.1:1/"), pool: crunch))
+            #expect(refused.error?.code == .unsupportedPool)
+            let noRetries = try await client.submit(try Submission(workload: .sleep(milliseconds: 1), pool: fetch, retries: 1))
+            #expect(noRetries.error?.code == .invalidArgument)
+            let gpu = try #require(PoolName(rawValue: "gpu"))
+            let unknown = try await client.submit(try Submission(workload: .noop, pool: gpu))
+            #expect(unknown.error?.code == .unsupportedPool)
+            #expect(unknown.error?.message.contains("process, thread, async, crunch, fetch") == true)
+
+            let status = try await client.status()
+            #expect(status.pools.map(\.kind) == [.process, .thread, .async, crunch, fetch])
+            #expect(status.pools.map(\.model) == [.process, .thread, .async, .process, .thread])
+            let crunchStatus = try #require(status.pools.first { $0.kind == crunch })
+            #expect(crunchStatus.size == 1 && crunchStatus.completed == 1 && crunchStatus.workers?.count == 1)
+            #expect(status.pools[0].completed == 2)
+            #expect(StatusLine.render(status).contains("crunch 0/1 busy q=0 | fetch 0/2 busy q=0"))
+
+            // Admin operations reach a named pool through the Pool protocol alone.
+            let resized = try await client.send(.resize(pool: crunch, size: 2))
+            #expect(resized.ok, "\(String(describing: resized.error))")
+            #expect(try await client.status().pools.first { $0.kind == crunch }?.size == 2)
+            let tooLarge = try await client.send(.resize(pool: crunch, size: 2000))
+            #expect(tooLarge.error?.code == .invalidArgument)
+            let pid = try #require(onCrunch.workerPID)
+            let killed = try await client.send(.killWorker(pid: pid))
+            #expect(killed.ok, "\(String(describing: killed.error))")
+            #expect(try await client.send(.killWorker(pid: 1)).error?.code == .notFound)
         }
     }
 

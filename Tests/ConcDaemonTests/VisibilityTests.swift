@@ -48,12 +48,14 @@ import ConcDaemon
 
     @Test func theExpositionHasEveryMetricPerPool() throws {
         let exporter = PrometheusExporter(pools: [.process, .thread])
-        let counters: [PoolKind: PoolCounters] = [.process: PoolCounters(), .thread: PoolCounters()]
+        // One record per task feeds the Prometheus histogram too.
+        let counters: [PoolName: PoolCounters] = [
+            .process: PoolCounters(duration: exporter.duration(of: .process)),
+            .thread: PoolCounters(duration: exporter.duration(of: .thread)),
+        ]
         counters[.thread]?.record(.success(.empty), wallMicroseconds: 1500)
         counters[.thread]?.record(.failure(WireError(.timeout, "late")), wallMicroseconds: 2_000_000)
         counters[.thread]?.rejected.add(4, ordering: .relaxed)
-        exporter.recordTask(pool: .thread, wallMicroseconds: 1500)
-        exporter.recordTask(pool: .thread, wallMicroseconds: 2_000_000)
         var status = DaemonStatus(pid: 1, version: "t", uptimeSeconds: 12.5, socket: "/s", pools: [
             PoolStatus(kind: .process, size: 2, busy: 1, idle: 1, queued: 0, queueLimit: 10, completed: 0, failed: 0),
             PoolStatus(kind: .thread, size: 8, busy: 3, idle: 5, queued: 7, queueLimit: 10, completed: 1, failed: 1),
@@ -82,6 +84,7 @@ import ConcDaemon
         let again = Self.samples(exporter.render(status: status, counters: counters))
         #expect(again[#"concd_tasks_completed_total{pool="thread"}"#] == 2)
         #expect(again[#"concd_tasks_rejected_total{pool="thread"}"#] == 4)
+        #expect(again[#"concd_task_duration_seconds_count{pool="thread"}"#] == 3)
     }
 
     /// `name{labels} value` lines by series.

@@ -26,4 +26,12 @@ import Testing
         #expect(WorkloadKind.io.naturalPool == .thread)
         #expect(WorkloadKind.async.naturalPool == .async)
     }
+
+    @Test func runsOnAgreesWithTheSupportedModels() {
+        for kind in WorkloadKind.allCases {
+            for model in PoolModel.allCases {
+                #expect(kind.runs(on: model) == kind.supportedModels.contains(model), "\(kind) on \(model)")
+            }
+        }
+    }
 }

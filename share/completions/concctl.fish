@@ -115,7 +115,7 @@ complete -c 'concctl' -n '__concctl_should_offer_completions_for_positional "con
 complete -c 'concctl' -n '__concctl_should_offer_completions_for_positional "concctl" -eq 1' -fa 'help' -d 'Show subcommand help information.'
 complete -c 'concctl' -n '__concctl_should_offer_completions_for_flags_or_options "concctl submit" socket' -l 'socket' -d 'The control socket (default: $CONCD_SOCKET, else /run/concd/concd.sock).' -rfka ''
 complete -c 'concctl' -n '__concctl_should_offer_completions_for_positional "concctl submit" -eq 1' -fka 'cpu io async sleep noop'
-complete -c 'concctl' -n '__concctl_should_offer_completions_for_flags_or_options "concctl submit" pool' -l 'pool' -d 'The pool: process, thread or async (default: the workload\'s natural pool).' -rfka 'process thread async'
+complete -c 'concctl' -n '__concctl_should_offer_completions_for_flags_or_options "concctl submit" pool' -l 'pool' -d 'The pool: process, thread, async or a pool the configuration names (default: the workload\'s natural pool).' -rfka 'process thread async'
 complete -c 'concctl' -n '__concctl_should_offer_completions_for_flags_or_options "concctl submit" count' -l 'count' -d 'Submit this many copies at once and wait for all.' -rfka ''
 complete -c 'concctl' -n '__concctl_should_offer_completions_for_flags_or_options "concctl submit" timeout' -l 'timeout' -d 'Give up on a task after this many seconds.' -rfka ''
 complete -c 'concctl' -n '__concctl_should_offer_completions_for_flags_or_options "concctl submit" retries' -l 'retries' -d 'Run a process-pool task again, up to this many times, when its worker dies under it (0...10).' -rfka ''

@@ -1,4 +1,6 @@
+import ConcProtocol
 import Configuration
+import Foundation
 import Logging
 import SystemPackage
 
@@ -69,7 +71,12 @@ public struct ConfigurationLoader: Sendable {
             file,
         ])
         do {
-            return try resolve(reader)
+            var configuration = try resolve(reader)
+            configuration.namedPools = try namedPools(
+                reader, keys: Self.keys(inSnapshot: String(reflecting: file.snapshot())),
+                fileText: try? String(contentsOfFile: filePath, encoding: .utf8)
+            )
+            return configuration
         } catch let failure as Failure {
             throw failure
         } catch {
@@ -88,22 +95,13 @@ public struct ConfigurationLoader: Sendable {
 
     private func resolve(_ reader: ConfigReader) throws -> DaemonConfiguration {
         func integer(_ key: String, _ range: ClosedRange<Int>, zeroMeansDefault: Bool = false) throws(Failure) -> Int? {
-            guard let value = reader.int(forKey: ConfigKey(key)) else {
-                if let text = reader.string(forKey: ConfigKey(key)) {
-                    throw Failure(description: "\(key) must be a whole number, got '\(text)'")
-                }
-                return nil
-            }
-            if zeroMeansDefault && value == 0 { return nil }
-            guard range.contains(value) else {
-                throw Failure(description: "\(key) must be \(range.lowerBound)...\(range.upperBound), got \(value)")
-            }
-            return value
+            try Self.integer(reader, key, range, zeroMeansDefault: zeroMeansDefault)
         }
         func seconds(_ key: String) throws(Failure) -> Double? {
             if let value = reader.double(forKey: ConfigKey(key)) {
-                guard value >= 0.1 && value <= 86_400 else {
-                    throw Failure(description: "\(key) must be 0.1...86400 seconds, got \(value)")
+                let range = ConfigurationLimits.metricsIntervalSeconds
+                guard range.contains(value) else {
+                    throw Failure(description: "\(key) must be \(ConfigurationLimits.text(range)) seconds, got \(value)")
                 }
                 return value
             }
@@ -113,11 +111,13 @@ public struct ConfigurationLoader: Sendable {
             return nil
         }
 
-        let processWorkers: Int? = try overrides.processWorkers ?? integer("pools.process.workers", 1...1024, zeroMeansDefault: true)
-        let threads: Int? = try overrides.threads ?? integer("pools.thread.threads", 1...4096, zeroMeansDefault: true)
-        let asyncLimit: Int = try overrides.asyncLimit ?? integer("pools.async.limit", 1...10_000_000) ?? 100_000
-        let connections: Int = try integer("pools.async.connections_per_host", 1...65_536) ?? 1024
-        let queueLimit: Int = try overrides.queueLimit ?? integer("queue_limit", 1...10_000_000) ?? 10_000
+        let limits = ConfigurationLimits.self
+        let processWorkers: Int? =
+            try overrides.processWorkers ?? integer("pools.process.workers", limits.size(of: .process), zeroMeansDefault: true)
+        let threads: Int? = try overrides.threads ?? integer("pools.thread.threads", limits.size(of: .thread), zeroMeansDefault: true)
+        let asyncLimit: Int = try overrides.asyncLimit ?? integer("pools.async.limit", limits.size(of: .async)) ?? 100_000
+        let connections: Int = try integer("pools.async.connections_per_host", limits.connectionsPerHost) ?? 1024
+        let queueLimit: Int = try overrides.queueLimit ?? integer("queue_limit", limits.queueLimit) ?? 10_000
         let interval: Double = try overrides.metricsIntervalSeconds ?? seconds("metrics.interval") ?? 10
         var logLevel = overrides.logLevel ?? .info
         if overrides.logLevel == nil, let text = reader.string(forKey: "log.level") {
@@ -134,12 +134,128 @@ public struct ConfigurationLoader: Sendable {
             queueLimit: queueLimit,
             asyncConnectionsPerHost: connections
         )
-        configuration.processMaxTasks = try integer("pools.process.max_tasks", 0...1_000_000_000) ?? 0
-        configuration.processMaxTasksJitter = try integer("pools.process.max_tasks_jitter", 0...1_000_000_000) ?? 0
-        configuration.processMaxRSSMegabytes = try integer("pools.process.max_rss_mb", 0...1_048_576) ?? 0
+        configuration.processMaxTasks = try integer("pools.process.max_tasks", limits.maxTasks) ?? 0
+        configuration.processMaxTasksJitter = try integer("pools.process.max_tasks_jitter", limits.maxTasks) ?? 0
+        configuration.processMaxRSSMegabytes = try integer("pools.process.max_rss_mb", limits.maxRSSMegabytes) ?? 0
         configuration.metricsIntervalSeconds = interval
         configuration.logLevel = logLevel
         configuration.metricsListen = try metricsListen(overrides.metricsListen ?? reader.string(forKey: "metrics.listen"))
         return configuration
+    }
+}
+
+extension ConfigurationLoader {
+    /// `key` as a whole number in `range`, nil when absent (or 0 with `zeroMeansDefault`).
+    fileprivate static func integer(
+        _ reader: ConfigReader, _ key: String, _ range: ClosedRange<Int>, zeroMeansDefault: Bool = false
+    ) throws(Failure) -> Int? {
+        guard let value = reader.int(forKey: ConfigKey(key)) else {
+            if let text = reader.string(forKey: ConfigKey(key)) {
+                throw Failure(description: "\(key) must be a whole number, got '\(text)'")
+            }
+            return nil
+        }
+        if zeroMeansDefault && value == 0 { return nil }
+        guard range.contains(value) else {
+            throw Failure(description: "\(key) must be \(range.lowerBound)...\(range.upperBound), got \(value)")
+        }
+        return value
+    }
+
+    /// The pools the file names beside the built-in ones, each from its `pools.NAME.*` keys, in the
+    /// file's order. `keys` are the file's keys; `fileText` only orders the sections.
+    fileprivate func namedPools(_ reader: ConfigReader, keys: [String], fileText: String?) throws(Failure) -> [PoolConfiguration] {
+        var sections: [String: Set<String>] = [:]
+        for key in keys where key.hasPrefix("pools.") {
+            let parts = key.split(separator: ".", maxSplits: 2, omittingEmptySubsequences: false)
+            guard parts.count == 3 else { continue }
+            sections[String(parts[1]), default: []].insert(String(parts[2]))
+        }
+        for builtIn in PoolName.builtIn {
+            if let given = reader.string(forKey: ConfigKey("pools.\(builtIn).model")), given != builtIn.rawValue {
+                throw Failure(description: "pools.\(builtIn).model: the built-in \(builtIn) pool's model is \(builtIn) and cannot change")
+            }
+        }
+        var pools: [PoolConfiguration] = []
+        for section in Self.ordered(sections.keys.filter { PoolModel(rawValue: $0) == nil }, in: fileText) {
+            guard let name = PoolName(rawValue: section) else {
+                throw Failure(description: "pools.\(section): '\(section)' is not a pool name; a name is \(PoolName.rule)")
+            }
+            let models = PoolModel.allCases.map(\.rawValue).joined(separator: ", ")
+            guard let modelText = reader.string(forKey: ConfigKey("pools.\(name).model")) else {
+                throw Failure(description: "pools.\(name) needs a model (\(models)), e.g. pools.\(name).model: process")
+            }
+            guard let model = PoolModel(rawValue: modelText) else {
+                throw Failure(description: "pools.\(name).model must be one of \(models), got '\(modelText)'")
+            }
+            let keys = PoolConfiguration.keys(of: model)
+            if let unknown = sections[section, default: []].subtracting(keys.all + ["model"]).sorted().first {
+                let allowed = (["model"] + keys.all.sorted()).joined(separator: ", ")
+                throw Failure(description: "pools.\(name).\(unknown) is not a setting of a \(model) pool (\(allowed))")
+            }
+            let prefix = "pools.\(name)."
+            let sizeRange = ConfigurationLimits.size(of: model)
+            let size = try Self.integer(reader, prefix + keys.size, sizeRange, zeroMeansDefault: model != .async)
+            var pool = PoolConfiguration(name: name, model: model, size: size ?? PoolConfiguration.defaultSize(of: model))
+            switch model {
+            case .process:
+                pool.maxTasks = try Self.integer(reader, prefix + "max_tasks", ConfigurationLimits.maxTasks) ?? 0
+                pool.maxTasksJitter = try Self.integer(reader, prefix + "max_tasks_jitter", ConfigurationLimits.maxTasks) ?? 0
+                pool.maxRSSMegabytes = try Self.integer(reader, prefix + "max_rss_mb", ConfigurationLimits.maxRSSMegabytes) ?? 0
+            case .thread:
+                break
+            case .async:
+                pool.connectionsPerHost =
+                    try Self.integer(reader, prefix + "connections_per_host", ConfigurationLimits.connectionsPerHost) ?? 1024
+            }
+            pools.append(pool)
+        }
+        return pools
+    }
+
+    /// The keys of a file snapshot, read from its debug description
+    /// (`YAMLSnapshot[3 values: a.b=1, c=x, d=<REDACTED>]`, sorted by key): swift-configuration has
+    /// no call that lists keys, and named pools are found by their keys. A value holding ", k=" can
+    /// add a key that is not in the file; every key found is looked up again before it is used.
+    package static func keys(inSnapshot description: String) -> [String] {
+        guard let start = description.range(of: " values: ") else { return [] }
+        let body = description[start.upperBound...].dropLast()
+        return body.components(separatedBy: ", ").compactMap { entry in
+            guard let equals = entry.firstIndex(of: "=") else { return nil }
+            let key = entry[..<equals]
+            guard !key.isEmpty, !key.contains(where: { $0 == " " || $0 == "," }) else { return nil }
+            return String(key)
+        }
+    }
+
+    /// `names` in the order their sections first appear in `text` as YAML keys (`name:` at the start
+    /// of a line or after `{` or `,`, outside comments); names not found keep alphabetical order at the end.
+    package static func ordered(_ names: [String], in text: String?) -> [String] {
+        let sorted = names.sorted()
+        guard let text else { return sorted }
+        var position: [String: Int] = [:]
+        var offset = 0
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            let code = line.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+            var tokenStart = code.startIndex
+            var expectingKey = true
+            for index in code.indices {
+                let character = code[index]
+                if character == "{" || character == "," {
+                    expectingKey = true
+                    tokenStart = code.index(after: index)
+                } else if character == ":" {
+                    let token = code[tokenStart..<index].trimmingCharacters(in: CharacterSet(charactersIn: " \t\"'"))
+                    if expectingKey, position[token] == nil, sorted.contains(token) {
+                        position[token] = offset + code.distance(from: code.startIndex, to: index)
+                    }
+                    expectingKey = false
+                }
+            }
+            offset += line.count + 1
+        }
+        return sorted.enumerated().sorted { a, b in
+            (position[a.element] ?? Int.max, a.offset) < (position[b.element] ?? Int.max, b.offset)
+        }.map(\.element)
     }
 }

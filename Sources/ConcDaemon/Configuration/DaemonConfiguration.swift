@@ -1,4 +1,5 @@
 import CConcShims
+import ConcProtocol
 import Glibc
 import Logging
 
@@ -35,6 +36,20 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var metricsToJournal: Bool = Journal.isStderrConnected
     /// Where to serve Prometheus metrics over HTTP (`GET /metrics`); `nil`, the default, serves none.
     public var metricsListen: ListenAddress?
+    /// The pools the configuration names beside the built-in ones (`pools.NAME.model`), in its
+    /// order. Default: none.
+    public var namedPools: [PoolConfiguration] = []
+
+    /// Every pool to run: the built-in process, thread and async pools, then the named ones.
+    public var pools: [PoolConfiguration] {
+        var process = PoolConfiguration(name: .process, model: .process, size: processWorkers)
+        process.maxTasks = processMaxTasks
+        process.maxTasksJitter = processMaxTasksJitter
+        process.maxRSSMegabytes = processMaxRSSMegabytes
+        var async = PoolConfiguration(name: .async, model: .async, size: asyncLimit)
+        async.connectionsPerHost = asyncConnectionsPerHost
+        return [process, PoolConfiguration(name: .thread, model: .thread, size: threads), async] + namedPools
+    }
 
     /// The socket path used when none is given: `$CONCD_SOCKET`, else `/run/concd/concd.sock`.
     public static var defaultSocketPath: String {
@@ -42,14 +57,6 @@ public struct DaemonConfiguration: Sendable, Equatable {
             return String(cString: fromEnvironment)
         }
         return "/run/concd/concd.sock"
-    }
-
-    /// When process workers are replaced.
-    package var recycling: RecyclePolicy {
-        RecyclePolicy(
-            maxTasks: processMaxTasks, maxTasksJitter: processMaxTasksJitter,
-            maxRSSBytes: UInt64(processMaxRSSMegabytes) * 1024 * 1024
-        )
     }
 
     /// The number of cores this process may run on.
@@ -63,8 +70,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
         queueLimit: Int = 10_000, asyncConnectionsPerHost: Int = 1024, workerExecutable: String? = nil
     ) {
         self.socketPath = socketPath ?? Self.defaultSocketPath
-        self.processWorkers = processWorkers ?? Self.cores
-        self.threads = threads ?? 4 * Self.cores
+        self.processWorkers = processWorkers ?? PoolConfiguration.defaultSize(of: .process)
+        self.threads = threads ?? PoolConfiguration.defaultSize(of: .thread)
         self.asyncLimit = asyncLimit
         self.queueLimit = queueLimit
         self.asyncConnectionsPerHost = asyncConnectionsPerHost

@@ -29,25 +29,26 @@ final class MetricsReporter: Service, Sendable {
     }
 
     func run() async throws {
-        for counters in dispatcher.counters.values { _ = counters.takeLatencies() }
+        for entry in dispatcher.registry.entries { _ = entry.counters.takeLatencies() }
         try? await cancelWhenGracefulShutdown { [self] in
             var meter = ThroughputMeter()
-            _ = meter.sample(dispatcher.counters)
+            _ = meter.sample(dispatcher.registry)
             while !Task.isCancelled {
                 let seconds = interval.withLock { $0 }
                 try await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
-                report(rates: meter.sample(dispatcher.counters))
+                report(rates: meter.sample(dispatcher.registry))
             }
         }
     }
 
-    private func report(rates: [PoolKind: Double]) {
+    private func report(rates: [PoolName: Double]) {
         for pool in dispatcher.status().pools {
-            guard let counters = dispatcher.counters[pool.kind] else { continue }
+            guard let counters = dispatcher.registry.entry(pool.kind)?.counters else { continue }
             let latency = counters.takeLatencies()
             let rate = rates[pool.kind] ?? 0
             let fields: [(String, String)] = [
                 ("CONCD_POOL", pool.kind.rawValue),
+                ("CONCD_MODEL", pool.resolvedModel?.rawValue ?? ""),
                 ("CONCD_SIZE", String(pool.size)),
                 ("CONCD_BUSY", String(pool.busy)),
                 ("CONCD_QUEUED", String(pool.queued)),

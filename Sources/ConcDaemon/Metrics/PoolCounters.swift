@@ -1,9 +1,12 @@
 import ConcProtocol
+import CoreMetrics
 import Histogram
 import Synchronization
 
-/// Counts one pool's outcomes and their latencies. The counters are lock-free; the latency
-/// histogram (HdrHistogram, two significant digits) takes one short lock per task.
+/// One pool's telemetry: its outcomes, the latency histogram of the journal's interval, the recent
+/// window of `status`, and its Prometheus duration histogram, all fed by one ``record(_:wallMicroseconds:)``
+/// per finished task, made by the Dispatcher and nowhere else. The counters are lock-free; the
+/// latency histogram (HdrHistogram, two significant digits) takes one short lock per task.
 package final class PoolCounters: Sendable {
     /// Tasks finished with a value.
     package let completed = Atomic<UInt64>(0)
@@ -16,7 +19,7 @@ package final class PoolCounters: Sendable {
     private let latencies = Mutex(PoolCounters.emptyHistogram())
     /// The last few seconds, for `status` (never reset by a reader).
     package let recent = RecentTasks()
-    private let onRecord: (@Sendable (UInt64) -> Void)?
+    private let duration: CoreMetrics.Timer?
 
     private static let highestMicroseconds: UInt64 = 86_400_000_000
 
@@ -24,9 +27,10 @@ package final class PoolCounters: Sendable {
         Histogram(highestTrackableValue: highestMicroseconds, numberOfSignificantValueDigits: .two)
     }
 
-    /// Creates counters; `onRecord` also gets each finished task's wall time (the Prometheus histogram).
-    package init(onRecord: (@Sendable (_ wallMicroseconds: UInt64) -> Void)? = nil) {
-        self.onRecord = onRecord
+    /// Creates counters; `duration`, when given, is the Prometheus histogram each task's wall time
+    /// also goes to.
+    package init(duration: CoreMetrics.Timer? = nil) {
+        self.duration = duration
     }
 
     /// Counts a finished task and its wall time.
@@ -38,7 +42,7 @@ package final class PoolCounters: Sendable {
         let value = min(max(wallMicroseconds, 1), Self.highestMicroseconds)
         latencies.withLock { _ = $0.record(value) }
         recent.record(wallMicroseconds: value)
-        onRecord?(value)
+        duration?.recordNanoseconds(Int64(value) * 1000)
     }
 
     /// Wall-time percentiles since the last call, which starts a new interval.

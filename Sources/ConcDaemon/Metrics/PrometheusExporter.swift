@@ -7,8 +7,9 @@ import Synchronization
 /// swift-prometheus registry that belongs to this daemon alone. The global MetricsSystem is left
 /// untouched: tests run several daemons in one process, and it may be bootstrapped only once.
 ///
-/// Task durations are recorded as tasks finish; the pool gauges and the task counters are brought
-/// up to date from the Dispatcher's own counters at each scrape, so they cannot drift from `status`.
+/// Task durations are recorded as tasks finish, by each pool's `PoolCounters`; the pool gauges and
+/// the task counters are brought up to date from those counters at each scrape, so they cannot
+/// drift from `status`.
 package final class PrometheusExporter: Sendable {
     /// The metric names, documented in docs/operations.md.
     package enum Name {
@@ -46,11 +47,11 @@ package final class PrometheusExporter: Sendable {
     }
 
     private let registry = PrometheusCollectorRegistry()
-    private let pools: [PoolKind: PoolMetrics]
+    private let pools: [PoolName: PoolMetrics]
     private let uptime: CoreMetrics.Gauge
     private let daemonCPU: CoreMetrics.Gauge
     private let workersCPU: CoreMetrics.Gauge
-    private let exported = Mutex<[PoolKind: Exported]>([:])
+    private let exported = Mutex<[PoolName: Exported]>([:])
 
     /// Upper bounds of the duration histogram's buckets: from 100 µs (a no-op's round trip) to a
     /// minute (a slow GET), roughly ×2.5 apart.
@@ -61,11 +62,11 @@ package final class PrometheusExporter: Sendable {
         .seconds(30), .seconds(60),
     ]
 
-    /// Creates the metrics of `kinds`.
-    package init(pools kinds: [PoolKind]) {
+    /// Creates the metrics of the pools named `kinds`.
+    package init(pools kinds: [PoolName]) {
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.durationHistogramBuckets[Name.duration] = Self.durationBuckets
-        var pools: [PoolKind: PoolMetrics] = [:]
+        var pools: [PoolName: PoolMetrics] = [:]
         for kind in kinds {
             let label = [("pool", kind.rawValue)]
             pools[kind] = PoolMetrics(
@@ -86,14 +87,13 @@ package final class PrometheusExporter: Sendable {
         workersCPU = CoreMetrics.Gauge(label: Name.cpu, dimensions: [("part", "workers")], factory: factory)
     }
 
-    /// Records a finished task's wall time (queueing included) in its pool's histogram.
-    package func recordTask(pool: PoolKind, wallMicroseconds: UInt64) {
-        let nanoseconds = wallMicroseconds > UInt64(Int64.max / 1000) ? Int64.max : Int64(wallMicroseconds) * 1000
-        pools[pool]?.duration.recordNanoseconds(nanoseconds)
+    /// The histogram of a pool's task wall times (queueing included), which its `PoolCounters` feeds.
+    package func duration(of pool: PoolName) -> CoreMetrics.Timer? {
+        pools[pool]?.duration
     }
 
     /// Brings every gauge and counter up to `status` and the pools' counters, and returns the exposition.
-    package func render(status: DaemonStatus, counters: [PoolKind: PoolCounters]) -> String {
+    package func render(status: DaemonStatus, counters: [PoolName: PoolCounters]) -> String {
         exported.withLock { exported in
             for pool in status.pools {
                 guard let metrics = pools[pool.kind], let counter = counters[pool.kind] else { continue }

@@ -9,7 +9,8 @@ import Synchronization
 /// the network holds a few hundred bytes, not a thread. The pool bounds the tasks in flight instead
 /// of queueing: beyond `limit`, a submission is refused as busy.
 package final class AsyncPool: Pool {
-    package let kind = PoolKind.async
+    package let name: PoolName
+    package var model: PoolModel { .async }
     private let httpClient: HTTPClient
     private let state: Mutex<State>
 
@@ -22,7 +23,8 @@ package final class AsyncPool: Pool {
 
     /// Creates a pool that runs up to `limit` tasks at once, with GETs on `eventLoopGroup`.
     /// `connectionsPerHost` bounds the keep-alive connections opened to one server.
-    package init(limit: Int, connectionsPerHost: Int, eventLoopGroup: any EventLoopGroup) {
+    package init(name: PoolName = .async, limit: Int, connectionsPerHost: Int, eventLoopGroup: any EventLoopGroup) {
+        self.name = name
         self.state = Mutex(State(limit: limit))
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool = .init(
@@ -60,13 +62,13 @@ package final class AsyncPool: Pool {
         if case .noop = job.workload {
             // Nothing to await: answering on the caller's thread (the event loop) saves a task,
             // a hop to the cooperative pool and back, and a thread wake-up each way.
-            job.complete(TaskOutcome(result: .success(.empty), worker: "async", workerPID: nil))
+            job.complete(TaskOutcome(result: .success(.empty), worker: name.rawValue, workerPID: nil))
             finished()
             return
         }
         Task {
             let result = await run(job)
-            job.complete(TaskOutcome(result: result, worker: "async", workerPID: nil))
+            job.complete(TaskOutcome(result: result, worker: name.rawValue, workerPID: nil))
             finished()
         }
     }

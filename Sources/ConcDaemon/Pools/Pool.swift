@@ -1,10 +1,15 @@
 import ConcProtocol
 
-/// What the Dispatcher needs of a pool: accept a job or refuse it at once, say how busy it is,
-/// and warm up and drain. A new kind of pool is a new type conforming to this, nothing more.
+/// What the Dispatcher and the Daemon need of a pool: accept a job or refuse it at once, say how
+/// busy it is, warm up and drain, and the operations only some models support (killing a worker,
+/// recycling), which answer "not supported" by default. A new model is a new type conforming to
+/// this plus its case in `PoolRegistry.makePool`; nothing else lists models or pools.
 package protocol Pool: AnyObject, Sendable {
-    /// Which pool this is.
-    var kind: PoolKind { get }
+    /// This pool's name: the built-in pools are named after their models.
+    var name: PoolName { get }
+
+    /// The kind of implementation this pool is.
+    var model: PoolModel { get }
 
     /// Starts every worker and returns once all are ready to run a task.
     func start() async throws
@@ -22,6 +27,22 @@ package protocol Pool: AnyObject, Sendable {
 
     /// Stops taking jobs, lets queued and running ones finish, then stops the workers.
     func shutdown() async
+
+    /// SIGKILLs this pool's worker process with this pid (`kill_worker`); the pool replaces it.
+    func kill(workerPID pid: Int32) -> Result<String, WireError>
+
+    /// Takes the recycling policy a reload read; workers pick it up when they are next spawned.
+    func setRecycling(_ policy: RecyclePolicy)
+}
+
+extension Pool {
+    /// Pools whose workers are not processes have no pid to kill.
+    package func kill(workerPID pid: Int32) -> Result<String, WireError> {
+        .failure(WireError(.unsupportedPool, "the \(name) pool is a \(model) pool, whose workers are not processes"))
+    }
+
+    /// Only worker processes are recycled; other models keep nothing between tasks to bound.
+    package func setRecycling(_ policy: RecyclePolicy) {}
 }
 
 /// A pool's own view of its load.
@@ -35,7 +56,7 @@ package struct PoolSnapshot: Sendable {
 
 extension JobQueue {
     /// Enqueues `job` for the `pool` pool, turning a refusal into the error its client reads.
-    func submit(_ job: Job, to pool: PoolKind) throws(WireError) {
+    func submit(_ job: Job, to pool: PoolName) throws(WireError) {
         do {
             try enqueue(job)
         } catch {
@@ -46,7 +67,7 @@ extension JobQueue {
 
 extension JobQueue.Refusal {
     /// The error a client gets when a pool refuses a job.
-    package func wireError(pool: PoolKind, limit: Int) -> WireError {
+    package func wireError(pool: PoolName, limit: Int) -> WireError {
         switch self {
         case .full:
             return WireError(.busy, "the \(pool) pool's queue is full (\(limit) tasks waiting); try again later")

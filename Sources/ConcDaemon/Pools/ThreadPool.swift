@@ -14,7 +14,8 @@ import Synchronization
 /// deadline by a timer, and its thread is abandoned: a new thread takes its place at once, so the
 /// pool keeps its size, and the old one exits when its job ends, its result thrown away.
 package final class ThreadPool: Pool {
-    package let kind = PoolKind.thread
+    package let name: PoolName
+    package var model: PoolModel { .thread }
     private let queue: JobQueue
     private let busy = Atomic<Int>(0)
     private let stopped = Countdown(0)
@@ -38,7 +39,8 @@ package final class ThreadPool: Pool {
     }
 
     /// Creates a pool of `size` threads and a queue of `queueLimit` jobs.
-    package init(size: Int, queueLimit: Int, logger: Logger = Logger(label: "concd.thread-pool")) {
+    package init(name: PoolName = .thread, size: Int, queueLimit: Int, logger: Logger = Logger(label: "concd.thread-pool")) {
+        self.name = name
         precondition(size > 0, "a thread pool needs at least one thread")
         self.queue = JobQueue(limit: queueLimit)
         self.logger = logger
@@ -72,7 +74,7 @@ package final class ThreadPool: Pool {
                 // Foundation's Thread.name does not reach the kernel on Linux; this is the name
                 // top, ps -L and /proc/PID/task/*/comm show.
                 _ = concd_set_thread_name("concd-thread-\(index)")
-                self.work(name: "thread-\(index)")
+                self.work(name: "\(name)-\(index)")
             }
             thread.name = "concd-thread-\(index)"
             thread.stackSize = 1 << 20
@@ -81,7 +83,7 @@ package final class ThreadPool: Pool {
     }
 
     package func submit(_ job: Job) throws(WireError) {
-        try queue.submit(job, to: kind)
+        try queue.submit(job, to: name)
     }
 
     package func snapshot() -> PoolSnapshot {

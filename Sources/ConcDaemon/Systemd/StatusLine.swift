@@ -5,11 +5,11 @@ import ConcProtocol
 package enum StatusLine {
     package static func render(_ status: DaemonStatus, tasksPerSecond: Double? = nil) -> String {
         var parts = status.pools.map { pool in
-            switch pool.kind {
-            case .process, .thread:
+            switch pool.resolvedModel {
+            case .process, .thread, nil:
                 return "\(pool.kind) \(pool.busy)/\(pool.size) busy q=\(pool.queued)"
             case .async:
-                return "async \(pool.busy) in flight"
+                return "\(pool.kind) \(pool.busy) in flight"
             }
         }
         if let tasksPerSecond { parts.append("\(rate(tasksPerSecond)) tasks/s") }

@@ -14,11 +14,11 @@ struct StatusReporter: Service {
         }
         try? await cancelWhenGracefulShutdown {
             var meter = ThroughputMeter()
-            _ = meter.sample(dispatcher.counters)
+            _ = meter.sample(dispatcher.registry)
             var last = ""
             while !Task.isCancelled {
                 try await Task.sleep(for: .seconds(2))
-                let rate = meter.sample(dispatcher.counters).values.reduce(0, +)
+                let rate = meter.sample(dispatcher.registry).values.reduce(0, +)
                 let line = StatusLine.render(dispatcher.status(), tasksPerSecond: rate)
                 if line != last {
                     notifier.status(line)

@@ -17,7 +17,7 @@ struct Watchdog: Service {
 
     func run() async throws {
         try? await cancelWhenGracefulShutdown {
-            var progress: [PoolKind: UInt64] = [:]
+            var progress: [PoolName: UInt64] = [:]
             while !Task.isCancelled {
                 let unhealthy = await probe(lastProgress: &progress)
                 if unhealthy.isEmpty {
@@ -33,27 +33,26 @@ struct Watchdog: Service {
         }
     }
 
-    private func probe(lastProgress: inout [PoolKind: UInt64]) async -> [PoolKind] {
-        let kinds: [PoolKind] = [.process, .thread, .async]
+    private func probe(lastProgress: inout [PoolName: UInt64]) async -> [PoolName] {
+        let entries = dispatcher.registry.entries
         let budget = period
-        let answered = await withTaskGroup(of: (PoolKind, Bool).self) { group in
-            for kind in kinds {
-                group.addTask {
-                    guard let pool = dispatcher.pool(kind) else { return (kind, true) }
-                    return (kind, await Self.noop(on: pool, within: budget))
-                }
+        let answered = await withTaskGroup(of: (PoolName, Bool).self) { group in
+            for entry in entries {
+                group.addTask { (entry.name, await Self.noop(on: entry.pool, within: budget)) }
             }
-            return await group.reduce(into: [PoolKind: Bool]()) { $0[$1.0] = $1.1 }
+            return await group.reduce(into: [PoolName: Bool]()) { $0[$1.0] = $1.1 }
         }
-        var unhealthy: [PoolKind] = []
-        for kind in kinds {
-            let finished = dispatcher.counters[kind]?.finished ?? 0
+        var unhealthy: [PoolName] = []
+        for entry in entries {
+            let kind = entry.name
+            let finished = entry.counters.finished
             let moved = finished != lastProgress[kind]
             lastProgress[kind] = finished
             // Every worker busy with a long task is a pool at work, not a hung one: its queue
             // (and the probe in it) waits for a free worker. Taking the snapshot also proves the
             // pool's lock is not stuck.
-            let saturated = dispatcher.pool(kind).map { $0.snapshot().busy >= $0.snapshot().size } ?? true
+            let snapshot = entry.pool.snapshot()
+            let saturated = snapshot.busy >= snapshot.size
             if answered[kind] != true && !moved && !saturated { unhealthy.append(kind) }
         }
         return unhealthy

@@ -12,7 +12,7 @@ struct BenchLoad: AsyncParsableCommand {
     @OptionGroup var connection: ConnectionOptions
 
     @Option(help: "The pool the no-ops run on.")
-    var pool: PoolKind = .thread
+    var pool: PoolName = .thread
 
     @Option(help: "No-ops to send.")
     var count = 20_000

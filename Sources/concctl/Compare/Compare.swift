@@ -91,7 +91,7 @@ struct Compare: AsyncParsableCommand {
         do {
             let client = try await ConcClient.connect(socketPath: socketPath)
             let running = try await client.status().pools.map(\.kind)
-            for pool in [PoolKind.process, .thread, .async] where kind.supportedPools.contains(pool) && running.contains(pool) {
+            for pool in PoolName.builtIn where kind.supportedPools.contains(pool) && running.contains(pool) {
                 let submission = try Submission(workload: workload, pool: pool, timeoutMilliseconds: timeoutMilliseconds)
                 let (result, failure) = try await measure(submission, on: pool, client: client)
                 results.append(result)
@@ -123,7 +123,7 @@ struct Compare: AsyncParsableCommand {
 
     /// One task alone, then `count` at once, with the daemon's CPU time read before and after.
     private func measure(
-        _ submission: Submission, on pool: PoolKind, client: ConcClient
+        _ submission: Submission, on pool: PoolName, client: ConcClient
     ) async throws(ConcClientError) -> (PoolComparison, ErrorCode?) {
         // One short run is noisy (a cold worker, a scheduler hiccup), so the serial estimate takes
         // the median of three; a run of a second or more is steady enough, and three would be slow.

@@ -3,7 +3,7 @@ import ConcProtocol
 /// What `concctl compare` measured on one pool. Times are seconds.
 struct PoolComparison: Codable, Equatable {
     /// The pool.
-    var pool: PoolKind
+    var pool: PoolName
     /// Its concurrency model: processes, threads or async.
     var model: String
     /// Tasks run at once.
@@ -33,11 +33,12 @@ struct PoolComparison: Codable, Equatable {
     }
 
     /// The words a person uses for each pool's model.
-    static func model(of pool: PoolKind) -> String {
-        switch pool {
+    static func model(of pool: PoolName) -> String {
+        switch pool.builtInModel {
         case .process: return "processes"
         case .thread: return "threads"
         case .async: return "async"
+        case nil: return pool.rawValue
         }
     }
 }

@@ -20,7 +20,8 @@ import Synchronization
 /// wake-ups, the fewest a separate process allows. Workers are spawned by `WorkerLauncher` on a
 /// thread of its own and stopped by `WorkerReaper`.
 package final class ProcessPool: Pool {
-    package let kind = PoolKind.process
+    package let name: PoolName
+    package var model: PoolModel { .process }
     private typealias Machine = ProcessPoolStateMachine<WorkerConnection>
 
     private let logger: Logger
@@ -40,21 +41,22 @@ package final class ProcessPool: Pool {
     /// How long a new worker has to greet the daemon.
     private static let greetingTimeout: TimeAmount = .seconds(10)
 
-    /// Creates a pool of `size` workers running `executable` in worker mode; their channels are
-    /// spread over the loops of `eventLoopGroup`. A queued task may be sent to a busy worker behind
+    /// Creates a pool called `name` of `size` workers (`<name>-0`, …) running `executable` in worker
+    /// mode; their channels are spread over the loops of `eventLoopGroup`. A queued task may be sent to a busy worker behind
     /// a task expected to take at most `prefetchBehind` (see `ProcessPoolStateMachine.prefetch`).
     package init(
-        size: Int, queueLimit: Int, executable: String, recycling: RecyclePolicy = RecyclePolicy(),
-        prefetchBehind: Duration = .milliseconds(1),
+        name: PoolName = .process, size: Int, queueLimit: Int, executable: String,
+        recycling: RecyclePolicy = RecyclePolicy(), prefetchBehind: Duration = .milliseconds(1),
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger
     ) {
         precondition(size > 0, "a process pool needs at least one worker")
+        self.name = name
         self.logger = logger
         self.initialSize = size
         self.loops = Array(eventLoopGroup.makeIterator())
         self.launcher = WorkerLauncher(executable: executable)
         self.state = Mutex(Machine(Machine.Configuration(
-            executable: executable, queueLimit: queueLimit, recycling: recycling, prefetchBehind: prefetchBehind,
+            name: name.rawValue, executable: executable, queueLimit: queueLimit, recycling: recycling, prefetchBehind: prefetchBehind,
             residentBytes: { ProcFS.residentBytes(pid: $0) }
         )))
     }
@@ -71,7 +73,7 @@ package final class ProcessPool: Pool {
         }
         perform(actions)
         if let refusal {
-            throw refusal.wireError(pool: kind, limit: state.withLock { $0.configuration.queueLimit })
+            throw refusal.wireError(pool: name, limit: state.withLock { $0.configuration.queueLimit })
         }
     }
 
@@ -90,8 +92,8 @@ package final class ProcessPool: Pool {
             try await grow(by: change.add)
         } else if size < change.from {
             logger.info(
-                "process pool shrinking",
-                metadata: ["event": "pool_resized", "resized": "process", "from": "\(change.from)", "to": "\(size)"]
+                "pool shrinking",
+                metadata: ["event": "pool_resized", "resized": "\(name)", "from": "\(change.from)", "to": "\(size)"]
             )
         }
     }
@@ -139,7 +141,7 @@ package final class ProcessPool: Pool {
             case .result(let result)?:
                 machine.answered(slot: slot, worker: worker, result: result, now: .now(), actions: &actions)
             case nil:
-                let error = WireError(.internal, "worker \(kind)-\(slot) sent a reply the daemon could not read")
+                let error = WireError(.internal, "worker \(name)-\(slot) sent a reply the daemon could not read")
                 machine.answered(slot: slot, worker: worker, result: .failure(error), now: .now(), actions: &actions)
             }
         }

@@ -684,7 +684,7 @@ package struct ProcessPoolStateMachine<Connection: Sendable>: Sendable {
     private mutating func failQueuedAfterShutdown(actions: inout Actions) {
         while let job = queue.popFirst() {
             actions.completions.append((job, TaskOutcome(
-                result: .failure(WireError(.shuttingDown, "concd stopped before a process worker could run \(job.workload)")),
+                result: .failure(WireError(.shuttingDown, "concd stopped before a worker of the \(configuration.name) pool could run \(job.workload)")),
                 worker: configuration.name, workerPID: nil
             )))
         }

@@ -1,0 +1,58 @@
+import ConcProtocol
+
+/// One pool the daemon runs: a built-in one, or one the configuration names under `pools:` with a
+/// `model`. Which fields apply depends on the model; the others keep their defaults.
+public struct PoolConfiguration: Sendable, Equatable {
+    /// The pool's name, which requests use (`"pool":"crunch"`).
+    public var name: PoolName
+    /// The kind of pool it is.
+    public var model: PoolModel
+    /// Worker processes (process), threads (thread) or tasks in flight (async).
+    public var size: Int
+    /// Process model: replace a worker after this many tasks; 0 never.
+    public var maxTasks: Int = 0
+    /// Process model: up to this many extra tasks, drawn per worker.
+    public var maxTasksJitter: Int = 0
+    /// Process model: replace a worker after a task leaves it above this resident memory (MiB); 0 never.
+    public var maxRSSMegabytes: Int = 0
+    /// Async model: keep-alive connections opened to one HTTP server.
+    public var connectionsPerHost: Int = 1024
+
+    /// Creates a pool's configuration; the model's own settings keep their defaults.
+    public init(name: PoolName, model: PoolModel, size: Int) {
+        self.name = name
+        self.model = model
+        self.size = size
+    }
+
+    /// The size a pool of `model` has when the configuration gives none (or 0): one worker process
+    /// per core, four threads per core, 100,000 async tasks.
+    public static func defaultSize(of model: PoolModel) -> Int {
+        switch model {
+        case .process: return DaemonConfiguration.cores
+        case .thread: return 4 * DaemonConfiguration.cores
+        case .async: return 100_000
+        }
+    }
+
+    /// The key of a pool's size in its `pools.NAME` section: `workers`, `threads` or `limit`.
+    public static func sizeKey(of model: PoolModel) -> String {
+        keys(of: model).size
+    }
+
+    /// The keys a `pools.NAME` section of this model may hold besides `model`, and the size's key.
+    static func keys(of model: PoolModel) -> (size: String, all: Set<String>) {
+        switch model {
+        case .process: return ("workers", ["workers", "max_tasks", "max_tasks_jitter", "max_rss_mb"])
+        case .thread: return ("threads", ["threads"])
+        case .async: return ("limit", ["limit", "connections_per_host"])
+        }
+    }
+
+    /// When this pool's workers are replaced (process model).
+    package var recycling: RecyclePolicy {
+        RecyclePolicy(
+            maxTasks: maxTasks, maxTasksJitter: maxTasksJitter, maxRSSBytes: UInt64(maxRSSMegabytes) * 1024 * 1024
+        )
+    }
+}

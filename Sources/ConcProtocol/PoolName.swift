@@ -1,0 +1,90 @@
+/// The kinds of pool implementation concd has. Every pool, built in or named in the configuration,
+/// is an instance of one of them.
+public enum PoolModel: String, Codable, Sendable, CaseIterable, CustomStringConvertible {
+    /// Pre-spawned worker processes: CPU-bound work and crash isolation.
+    case process
+    /// Parked OS threads: blocking I/O.
+    case thread
+    /// An async executor on event loops: very many concurrent I/O waits.
+    case async
+
+    public var description: String { rawValue }
+}
+
+/// A pool's name, as requests, replies and `status` carry it (`"pool":"process"`). The three
+/// built-in pools are named after their models; the configuration may add more (docs/operations.md).
+public struct PoolName: RawRepresentable, Hashable, Codable, Sendable, CustomStringConvertible {
+    /// The name.
+    public let rawValue: String
+
+    /// The longest name, in characters.
+    public static let maxLength = 32
+
+    /// A name of 1...32 characters, a lower-case letter then lower-case letters, digits, `-` and
+    /// `_`; nil for anything else.
+    public init?(rawValue: String) {
+        let bytes = Array(rawValue.utf8)
+        guard let first = bytes.first, (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(first),
+            bytes.count <= Self.maxLength,
+            bytes.allSatisfy({ Self.allowed($0) })
+        else { return nil }
+        self.rawValue = rawValue
+    }
+
+    private init(builtIn: String) {
+        rawValue = builtIn
+    }
+
+    private static func allowed(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"):
+            return true
+        default:
+            return false
+        }
+    }
+
+    /// What a valid name looks like, for error sentences.
+    public static let rule = "a lower-case letter, then up to 31 lower-case letters, digits, '-' or '_'"
+
+    /// The built-in process pool.
+    public static let process = PoolName(builtIn: "process")
+    /// The built-in thread pool.
+    public static let thread = PoolName(builtIn: "thread")
+    /// The built-in async pool.
+    public static let async = PoolName(builtIn: "async")
+    /// The built-in pools, in the order every report lists them.
+    public static let builtIn: [PoolName] = [.process, .thread, .async]
+
+    /// The built-in pool of `model`.
+    public static func builtIn(_ model: PoolModel) -> PoolName {
+        switch model {
+        case .process: return .process
+        case .thread: return .thread
+        case .async: return .async
+        }
+    }
+
+    /// The model of a built-in pool; nil for a pool named in the configuration, whose model only
+    /// the daemon knows.
+    public var builtInModel: PoolModel? {
+        PoolModel(rawValue: rawValue)
+    }
+
+    public var description: String { rawValue }
+
+    public init(from decoder: any Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        guard let name = PoolName(rawValue: text) else {
+            throw DecodingError.dataCorrupted(.init(
+                codingPath: decoder.codingPath, debugDescription: "'\(text)' is not a pool name (\(Self.rule))"
+            ))
+        }
+        self = name
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(rawValue)
+    }
+}
