@@ -70,7 +70,7 @@ public struct Submission: Sendable, Equatable {
     public init(
         workload: Workload, pool: PoolKind? = nil, timeoutMilliseconds: Int64? = nil, retries: Int = 0
     ) throws(WireError) {
-        if let pool, !workload.kind.supportedPools.contains(pool) {
+        if let pool, !workload.kind.canRun(on: pool) {
             let allowed = workload.kind.supportedPools.map(\.rawValue).joined(separator: ", ")
             throw WireError(
                 .unsupportedPool,

@@ -42,6 +42,16 @@ public enum WorkloadKind: String, Codable, Sendable, CaseIterable, CustomStringC
         }
     }
 
+    /// Whether a pool of `kind` can run this kind: ``supportedPools`` without building the array,
+    /// for the check every submission makes.
+    public func canRun(on kind: PoolKind) -> Bool {
+        switch self {
+        case .cpu, .sleep, .noop: return true
+        case .io: return kind != .async
+        case .async: return kind == .async
+        }
+    }
+
     public var description: String { rawValue }
 }
 

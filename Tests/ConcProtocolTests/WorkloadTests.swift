@@ -26,4 +26,12 @@ import Testing
         #expect(WorkloadKind.io.naturalPool == .thread)
         #expect(WorkloadKind.async.naturalPool == .async)
     }
+
+    @Test func canRunSaysWhatSupportedPoolsLists() {
+        for kind in WorkloadKind.allCases {
+            for pool in PoolKind.allCases {
+                #expect(kind.canRun(on: pool) == kind.supportedPools.contains(pool), "\(kind) on \(pool)")
+            }
+        }
+    }
 }
