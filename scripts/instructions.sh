@@ -13,9 +13,9 @@
 # (callgrind_control -z / -d), and the figure is (I(3N) - I(N)) / 2N, which cancels what a batch
 # costs whatever its size: the client's connect and close, the first read, the dump itself.
 #
-# Counts repeat within about 1% run to run (sequential tighter than pipelined: how many replies
-# share one read and one write depends on timing, which valgrind's serialised threads change).
-# Valgrind runs one thread at a time, so what it counts is the work, not the wait.
+# Sequential counts repeat within 1-2% run to run; pipelined ones within a few per cent, up to 8%
+# for the thread pool: how many replies share one read and one write depends on timing, which
+# valgrind's one-thread-at-a-time scheduling changes. What it counts is the work, not the wait.
 #
 # Environment: SKIP_BUILD=1 uses the binaries already in $BUILDDIR; OUT (default
 # .build-static/instructions) keeps the dumps (callgrind.out.<pool>.<mode>.<N>) for
