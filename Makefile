@@ -24,7 +24,7 @@ SWIFT_BUILD_FLAGS ?= -c release --static-swift-stdlib --scratch-path $(STATIC_SC
 # Where the release binaries are; the demo runs them and `make install` copies them from here.
 BUILDDIR ?= $(STATIC_SCRATCH)/release
 
-.PHONY: all deps build demo test test-e2e bench bench-micro profile completions man install uninstall clean
+.PHONY: all deps build demo test test-e2e bench bench-micro profile instructions completions man install uninstall clean
 
 all: build
 
@@ -62,11 +62,17 @@ bench-micro: deps
 	$(SWIFT) build -c release --product concd
 	$(SWIFT) package benchmark --target ConcdBenchmarks --no-progress
 
-# Instructions per no-op in the daemon and the client, counted by callgrind (needs valgrind).
+# Where the daemon's and the client's CPU time goes per no-op, sampled by perf (needs linux-perf).
 profile: deps
 	$(SWIFT) build -c release --product concd
 	$(SWIFT) build -c release --product concctl
 	scripts/profile.sh
+
+# User-space instructions per no-op in the daemon, per pool, sequential and 256 in flight, counted
+# by callgrind on the static release binaries (needs valgrind). Prints a table; INSTRUCTIONS_N sets N.
+INSTRUCTIONS_N ?= 2000
+instructions: deps
+	SWIFT=$(SWIFT) BUILDDIR=$(BUILDDIR) scripts/instructions.sh $(INSTRUCTIONS_N)
 
 # Boots a real systemd in a throw-away box, runs `make install SKIP_BUILD=1` inside it and checks
 # the units: start, submit, journal metrics, reload, socket activation, watchdog, stop.

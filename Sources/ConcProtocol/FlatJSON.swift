@@ -32,6 +32,69 @@ struct FlatJSON {
         return reader.position == bytes.count ? members : nil
     }
 
+    /// A member's value as ``scalarMembers(_:_:)`` hands it over: a string as its bytes in the frame.
+    enum Scalar {
+        case string(UnsafeBufferPointer<UInt8>)
+        case unsigned(UInt64)
+        case negative(Int64)
+        case bool(Bool)
+        case null
+
+        /// The value as an Int64, if it is an integer in range.
+        var int64: Int64? {
+            switch self {
+            case .unsigned(let value): return value <= UInt64(Int64.max) ? Int64(value) : nil
+            case .negative(let value): return value
+            default: return nil
+            }
+        }
+    }
+
+    /// Reads `bytes` as one object whose values are all strings, integers, booleans or null (the
+    /// same rules as ``object(_:maxDepth:)`` at depth 1), calling `body` with each member's key bytes
+    /// and value in order, and building no string or array: the request decoder's hot path. Returns
+    /// false when the object is not that simple or `body` returns false. `body` bounds the number of
+    /// members (and rejects repeated keys) itself.
+    static func scalarMembers(
+        _ bytes: UnsafeBufferPointer<UInt8>, _ body: (UnsafeBufferPointer<UInt8>, Scalar) -> Bool
+    ) -> Bool {
+        var reader = FlatJSON(bytes: bytes)
+        reader.skipSpace()
+        guard reader.consume(UInt8(ascii: "{")) else { return false }
+        reader.skipSpace()
+        if !reader.consume(UInt8(ascii: "}")) {
+            while true {
+                reader.skipSpace()
+                guard let key = reader.rawString() else { return false }
+                reader.skipSpace()
+                guard reader.consume(UInt8(ascii: ":")) else { return false }
+                reader.skipSpace()
+                guard let value = reader.scalar(), body(key, value) else { return false }
+                reader.skipSpace()
+                if reader.consume(UInt8(ascii: ",")) { continue }
+                guard reader.consume(UInt8(ascii: "}")) else { return false }
+                break
+            }
+        }
+        reader.skipSpace()
+        return reader.position == bytes.count
+    }
+
+    private mutating func scalar() -> Scalar? {
+        switch current {
+        case UInt8(ascii: "\""): return rawString().map(Scalar.string)
+        case UInt8(ascii: "t"): return literal("true") ? .bool(true) : nil
+        case UInt8(ascii: "f"): return literal("false") ? .bool(false) : nil
+        case UInt8(ascii: "n"): return literal("null") ? .null : nil
+        default:
+            switch integer() {
+            case .unsigned(let value)?: return .unsigned(value)
+            case .negative(let value)?: return .negative(value)
+            default: return nil
+            }
+        }
+    }
+
     private static let maxMembers = 16
     private let bytes: UnsafeBufferPointer<UInt8>
     private var position = 0
@@ -57,6 +120,8 @@ struct FlatJSON {
     private mutating func object(depth: Int) -> [(key: String, value: Value)]? {
         guard depth > 0, consume(UInt8(ascii: "{")) else { return nil }
         var members: [(key: String, value: Value)] = []
+        // Room for the known shapes at once: growing one element at a time cost three allocations.
+        members.reserveCapacity(12)
         skipSpace()
         if consume(UInt8(ascii: "}")) { return members }
         while true {
@@ -99,13 +164,17 @@ struct FlatJSON {
 
     /// A string of printable ASCII without escapes.
     private mutating func string() -> String? {
+        rawString().map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// The bytes between the quotes of a string of printable ASCII without escapes.
+    private mutating func rawString() -> UnsafeBufferPointer<UInt8>? {
         guard consume(UInt8(ascii: "\"")) else { return nil }
         let start = position
         while let byte = current {
             if byte == UInt8(ascii: "\"") {
-                let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<position]), as: UTF8.self)
                 position += 1
-                return text
+                return UnsafeBufferPointer(rebasing: bytes[start..<(position - 1)])
             }
             guard byte >= 0x20, byte < 0x7F, byte != UInt8(ascii: "\\") else { return nil }
             position += 1
@@ -174,6 +243,20 @@ struct JSONWriter {
     /// A string, escaped as Foundation's JSONEncoder escapes it (slashes left alone).
     mutating func string(_ text: String) {
         bytes.append(UInt8(ascii: "\""))
+        // Nearly every string (kinds, pools, worker names) needs no escape: one copy, not a byte at a time.
+        var text = text
+        let copied = text.withUTF8 { utf8 -> Bool in
+            for byte in utf8 where byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
+                return false
+            }
+            bytes.append(contentsOf: utf8)
+            return true
+        }
+        if !copied { escaped(text) }
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    private mutating func escaped(_ text: String) {
         for byte in text.utf8 {
             switch byte {
             case UInt8(ascii: "\""): raw("\\\"")
@@ -191,6 +274,5 @@ struct JSONWriter {
             default: bytes.append(byte)
             }
         }
-        bytes.append(UInt8(ascii: "\""))
     }
 }

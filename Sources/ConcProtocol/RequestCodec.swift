@@ -154,47 +154,88 @@ struct WireRequest: Codable {
 
     init() {}
 
-    /// The request in `bytes` when every field is of the type it should be and no key is unknown,
-    /// else nil: then Foundation's decoder reads it and says what is wrong.
+    /// The request in `bytes` when every field is of the type it should be and no key is unknown or
+    /// repeated, else nil: then Foundation's decoder reads it and says what is wrong. Keys are matched
+    /// as bytes, so a request costs no string but its few string values.
     static func fast(_ bytes: UnsafeBufferPointer<UInt8>) -> WireRequest? {
-        guard let members = FlatJSON.object(bytes, maxDepth: 1) else { return nil }
         var wire = WireRequest()
-        for (key, value) in members {
-            if case .null = value { continue }
-            switch key {
-            case "v":
-                guard let v = value.int64 else { return nil }
+        var seen: UInt16 = 0
+        let read = FlatJSON.scalarMembers(bytes) { key, value in
+            // An unknown key (even with a null value) or a repeated one is left to Foundation.
+            guard let field = Field(key), seen & field.bit == 0 else { return false }
+            seen |= field.bit
+            if case .null = value { return true }
+            switch field {
+            case .v:
+                guard let v = value.int64 else { return false }
                 wire.v = Int(clamping: v)
-            case "id":
-                guard case .unsigned(let id) = value else { return nil }
+            case .id:
+                guard case .unsigned(let id) = value else { return false }
                 wire.id = id
-            case "n", "ms", "timeout_ms", "retries", "size", "pid":
-                guard let number = value.int64 else { return nil }
-                wire[keyPath: Self.integerField(key)] = number
-            case "op", "kind", "url", "pool":
-                guard case .string(let text) = value else { return nil }
-                switch key {
-                case "op": wire.op = text
-                case "kind": wire.kind = text
-                case "url": wire.url = text
+            case .n, .ms, .timeoutMilliseconds, .retries, .size, .pid:
+                guard let number = value.int64 else { return false }
+                switch field {
+                case .n: wire.n = number
+                case .ms: wire.ms = number
+                case .timeoutMilliseconds: wire.timeoutMilliseconds = number
+                case .retries: wire.retries = number
+                case .size: wire.size = number
+                default: wire.pid = number
+                }
+            case .op, .kind, .url, .pool:
+                guard case .string(let bytes) = value else { return false }
+                let text = String(decoding: bytes, as: UTF8.self)
+                switch field {
+                case .op: wire.op = text
+                case .kind: wire.kind = text
+                case .url: wire.url = text
                 default: wire.pool = text
                 }
-            default:
-                return nil
             }
+            return true
         }
-        return wire
+        return read ? wire : nil
     }
 
-    /// Where each integer field of the fast reader goes.
-    private static func integerField(_ key: String) -> WritableKeyPath<WireRequest, Int64?> {
-        switch key {
-        case "n": return \.n
-        case "ms": return \.ms
-        case "timeout_ms": return \.timeoutMilliseconds
-        case "retries": return \.retries
-        case "size": return \.size
-        default: return \.pid
+    /// The keys the fast reader knows, each a bit of the set of keys seen.
+    private enum Field: UInt16 {
+        case v, id, op, kind, n, ms, url, pool, timeoutMilliseconds, retries, size, pid
+
+        static let count: UInt16 = 12
+
+        var bit: UInt16 { 1 << rawValue }
+
+        var key: StaticString {
+            switch self {
+            case .v: return "v"
+            case .id: return "id"
+            case .op: return "op"
+            case .kind: return "kind"
+            case .n: return "n"
+            case .ms: return "ms"
+            case .url: return "url"
+            case .pool: return "pool"
+            case .timeoutMilliseconds: return "timeout_ms"
+            case .retries: return "retries"
+            case .size: return "size"
+            case .pid: return "pid"
+            }
+        }
+
+        /// The field whose key is `bytes`, compared byte for byte (no String is made).
+        init?(_ bytes: UnsafeBufferPointer<UInt8>) {
+            for raw in 0..<Self.count {
+                let field = Field(rawValue: raw)!
+                let key = field.key
+                guard key.utf8CodeUnitCount == bytes.count else { continue }
+                var index = 0
+                while index < bytes.count, key.utf8Start[index] == bytes[index] { index += 1 }
+                if index == bytes.count {
+                    self = field
+                    return
+                }
+            }
+            return nil
         }
     }
 

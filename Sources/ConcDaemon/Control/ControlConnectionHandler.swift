@@ -20,6 +20,9 @@ final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
     private let dispatcher: Dispatcher
     private let logger: Logger
     private let outbox = Mutex(Outbox())
+    /// Between a read burst's first `channelRead` and its `channelReadComplete`; written only on the
+    /// event loop. A reply queued on the event loop then needs no flush task: the burst's end flushes it.
+    private let inReadBurst = Atomic(false)
 
     private struct Outbox {
         /// Encoded replies not yet handed to the channel.
@@ -36,6 +39,7 @@ final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = Self.unwrapInboundIn(data)
         let channel = context.channel
+        inReadBurst.store(true, ordering: .relaxed)
         let request: Request
         do {
             request = try RequestCodec.decode(frame.readableBytesView)
@@ -58,6 +62,7 @@ final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
+        inReadBurst.store(false, ordering: .relaxed)
         let pending = outbox.withLock { outbox -> ByteBuffer? in
             defer { outbox.pending = nil }
             return outbox.pending
@@ -89,16 +94,18 @@ final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
     }
 
     /// Queues a reply from any thread; the first one queued since the last flush task schedules one
-    /// (from the event loop itself that is a queued task, not a wake-up).
+    /// (from the event loop itself that is a queued task, not a wake-up), unless it was queued on the
+    /// event loop during a read burst, whose `channelReadComplete` flushes it.
     private func send(_ reply: Reply, on channel: any Channel) {
         let bytes = ReplyCodec.encode(reply)
+        let flushedByBurst = inReadBurst.load(ordering: .relaxed) && channel.eventLoop.inEventLoop
         let flushNow = outbox.withLock { outbox -> Bool in
             if outbox.pending == nil {
                 outbox.pending = channel.allocator.buffer(capacity: max(bytes.count + 1, 256))
             }
             outbox.pending!.writeBytes(bytes)
             outbox.pending!.writeInteger(UInt8(ascii: "\n"))
-            guard !outbox.scheduled else { return false }
+            guard !outbox.scheduled, !flushedByBurst else { return false }
             outbox.scheduled = true
             return true
         }
