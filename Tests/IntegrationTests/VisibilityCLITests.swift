@@ -27,6 +27,19 @@ extension BinaryLevelTests {
             }
         }
 
+        @Test func loopbackHTTPHelpPrintsUsageAndExitsWithoutServing() async throws {
+            try await blocking {
+                let help = try runCommand(binaryDirectory + "/loopback-http", ["--help"], timeout: 20)
+                #expect(help.status == 0, "loopback-http --help: \(help.stderr)")
+                #expect(help.stdout.contains("USAGE: loopback-http"))
+                #expect(help.stdout.contains("Example"))
+                #expect(!help.stdout.contains("http://127.0.0.1:"), "it started a server")
+                let bad = try runCommand(binaryDirectory + "/loopback-http", ["eighty"], timeout: 20)
+                #expect(bad.status == 64)
+                #expect(bad.stderr.contains("expected one port number"))
+            }
+        }
+
         /// The names under SUBCOMMANDS in a help text (`help` itself excluded).
         static func subcommands(in help: String) -> [String] {
             var names: [String] = []
