@@ -34,7 +34,8 @@ final class ConcdProcess: @unchecked Sendable {
         )
         guard notifications.waitFor("READY=1", seconds: 60) else {
             stop()
-            throw StartFailure(description: "concd did not send READY=1; its log:\n\(log)")
+            // `log` here is the log file's descriptor; the text is `self.log`.
+            throw StartFailure(description: "concd did not send READY=1; its log:\n\(self.log)")
         }
     }
 
