@@ -31,9 +31,12 @@ let package = Package(
         // libcurl is loaded with dlopen at the first GET (see curl.c), so it is not linked;
         // its headers (libcurl4-openssl-dev) are still needed to build.
         .target(name: "CConcShims"),
+        // One of each piece of system plumbing: posix_spawn set-up, wait-status decoding,
+        // sockaddr_un filling, EINTR retries. Glibc and swift-system's Errno only, so the worker can use it.
+        .target(name: "ConcSystem", dependencies: [.product(name: "SystemPackage", package: "swift-system")]),
         // What a process worker runs: the worker channel's codec, the blocking workloads and the
-        // worker loop. Glibc and CConcShims only, so that concd-worker links neither Foundation nor NIO.
-        .target(name: "ConcWorkerCore", dependencies: ["CConcShims"]),
+        // worker loop. Glibc, CConcShims and ConcSystem only, so that concd-worker links neither Foundation nor NIO.
+        .target(name: "ConcWorkerCore", dependencies: ["CConcShims", "ConcSystem"]),
         .executableTarget(name: "concd-worker", dependencies: ["ConcWorkerCore"]),
         .target(
             name: "ConcProtocol",
@@ -52,6 +55,7 @@ let package = Package(
             dependencies: [
                 "ConcProtocol",
                 "ConcWorkerCore",
+                "ConcSystem",
                 "CSystemd",
                 "CConcShims",
                 .product(name: "Logging", package: "swift-log"),
@@ -109,9 +113,10 @@ let package = Package(
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
         .testTarget(name: "ConcProtocolTests", dependencies: ["ConcProtocol"]),
+        .testTarget(name: "ConcSystemTests", dependencies: ["ConcSystem"]),
         .testTarget(
             name: "ConcDaemonTests",
-            dependencies: ["ConcDaemon", "ConcWorkerCore", "ConcClient", "LoopbackHTTP"]
+            dependencies: ["ConcDaemon", "ConcWorkerCore", "ConcSystem", "ConcClient", "LoopbackHTTP"]
         ),
         .testTarget(
             name: "IntegrationTests",
