@@ -80,11 +80,19 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The measurement harness behind `concctl bench` and `bench-load`: the private daemon,
+        // the echo floor, the C loop, raw connections. The integration tests start concd with it too.
+        .target(
+            name: "ConcBench",
+            dependencies: ["ConcClient", "ConcProtocol", "ConcSystem"]
+        ),
         .executableTarget(
             name: "concctl",
             dependencies: [
+                "ConcBench",
                 "ConcClient",
                 "ConcProtocol",
+                "ConcSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -120,7 +128,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["ConcClient", "ConcProtocol", "LoopbackHTTP"]
+            dependencies: ["ConcBench", "ConcClient", "ConcProtocol", "ConcSystem", "LoopbackHTTP"]
         ),
     ],
     swiftLanguageModes: [.v6]
