@@ -10,6 +10,10 @@ let package = Package(
         .executable(name: "concctl", targets: ["concctl"]),
         .library(name: "ConcProtocol", targets: ["ConcProtocol"]),
         .library(name: "ConcClient", targets: ["ConcClient"]),
+        // For the benchmark package in Benchmarks/: the daemon as a library. Its public API is what
+        // `concd` needs (Daemon, the configuration, the journal); the rest is `package`, and the
+        // suite's hooks are behind `@_spi(Benchmarks)`.
+        .library(name: "ConcDaemon", targets: ["ConcDaemon"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -22,9 +26,6 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
-        // Micro-benchmarks (`make bench-micro`). Only the MallocInterposer trait: the default traits
-        // would add jemalloc and the ARC runtime interposer, which this machine does not have.
-        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
@@ -107,18 +108,6 @@ let package = Package(
         .executableTarget(
             name: "loopback-http",
             dependencies: ["LoopbackHTTP"]
-        ),
-        // The plugin finds suites by their folder under Benchmarks/; run with `make bench-micro`.
-        .executableTarget(
-            name: "ConcdBenchmarks",
-            dependencies: [
-                "ConcDaemon",
-                "ConcProtocol",
-                .product(name: "Benchmark", package: "benchmark"),
-                .product(name: "NIOCore", package: "swift-nio"),
-            ],
-            path: "Benchmarks/ConcdBenchmarks",
-            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
         .testTarget(name: "ConcProtocolTests", dependencies: ["ConcProtocol"]),
         .testTarget(name: "ConcSystemTests", dependencies: ["ConcSystem"]),
