@@ -31,8 +31,7 @@ all: build
 deps:
 	@scripts/install-deps.sh
 
-# Only the products users run: the micro-benchmarks (ConcdBenchmarks) link package-benchmark's
-# malloc interposer, which is neither wanted in nor built for the static binaries.
+# Only the products users run (the micro-benchmarks are a package of their own in Benchmarks/).
 STATIC_PRODUCTS ?= concd concd-worker concctl loopback-http
 
 build: deps
@@ -56,11 +55,12 @@ bench: build
 	$(BUILDDIR)/concctl bench
 	$(MAKE) --no-print-directory bench-micro
 
-# package-benchmark (ordo-one/benchmark) suite in Benchmarks/ConcdBenchmarks: frame codecs,
-# Dispatcher.handle, each pool's no-op hand-off. concd is built first: the process pool runs it.
+# package-benchmark (ordo-one/benchmark) suite, a package of its own in Benchmarks/ (so the root
+# package never resolves ordo-one/benchmark): frame codecs, Dispatcher.handle, each pool's no-op
+# hand-off. The root's concd is built first: the suite's process pool runs it.
 bench-micro: deps
 	$(SWIFT) build -c release --product concd
-	$(SWIFT) package benchmark --target ConcdBenchmarks --no-progress
+	cd Benchmarks && CONCD_EXECUTABLE=$(abspath .build/release/concd) $(SWIFT) package benchmark --target ConcdBenchmarks --no-progress
 
 # Where the daemon's and the client's CPU time goes per no-op, sampled by perf (needs linux-perf).
 profile: deps
@@ -187,4 +187,4 @@ uninstall:
 	fi
 
 clean:
-	rm -rf .build $(STATIC_SCRATCH)
+	rm -rf .build $(STATIC_SCRATCH) Benchmarks/.build

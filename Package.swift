@@ -10,6 +10,10 @@ let package = Package(
         .executable(name: "concctl", targets: ["concctl"]),
         .library(name: "ConcProtocol", targets: ["ConcProtocol"]),
         .library(name: "ConcClient", targets: ["ConcClient"]),
+        // For the benchmark package in Benchmarks/: the daemon as a library. Its public API is what
+        // `concd` needs (Daemon, the configuration, the journal); the rest is `package`, and the
+        // suite's hooks are behind `@_spi(Benchmarks)`.
+        .library(name: "ConcDaemon", targets: ["ConcDaemon"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -22,18 +26,18 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
-        // Micro-benchmarks (`make bench-micro`). Only the MallocInterposer trait: the default traits
-        // would add jemalloc and the ARC runtime interposer, which this machine does not have.
-        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
         // libcurl is loaded with dlopen at the first GET (see curl.c), so it is not linked;
         // its headers (libcurl4-openssl-dev) are still needed to build.
         .target(name: "CConcShims"),
+        // One of each piece of system plumbing: posix_spawn set-up, wait-status decoding,
+        // sockaddr_un filling, EINTR retries. Glibc and swift-system's Errno only, so the worker can use it.
+        .target(name: "ConcSystem", dependencies: [.product(name: "SystemPackage", package: "swift-system")]),
         // What a process worker runs: the worker channel's codec, the blocking workloads and the
-        // worker loop. Glibc and CConcShims only, so that concd-worker links neither Foundation nor NIO.
-        .target(name: "ConcWorkerCore", dependencies: ["CConcShims"]),
+        // worker loop. Glibc, CConcShims and ConcSystem only, so that concd-worker links neither Foundation nor NIO.
+        .target(name: "ConcWorkerCore", dependencies: ["CConcShims", "ConcSystem"]),
         .executableTarget(name: "concd-worker", dependencies: ["ConcWorkerCore"]),
         .target(
             name: "ConcProtocol",
@@ -52,6 +56,7 @@ let package = Package(
             dependencies: [
                 "ConcProtocol",
                 "ConcWorkerCore",
+                "ConcSystem",
                 "CSystemd",
                 "CConcShims",
                 .product(name: "Logging", package: "swift-log"),
@@ -77,11 +82,19 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The measurement harness behind `concctl bench` and `bench-load`: the private daemon,
+        // the echo floor, the C loop, raw connections. The integration tests start concd with it too.
+        .target(
+            name: "ConcBench",
+            dependencies: ["ConcClient", "ConcProtocol", "ConcSystem"]
+        ),
         .executableTarget(
             name: "concctl",
             dependencies: [
+                "ConcBench",
                 "ConcClient",
                 "ConcProtocol",
+                "ConcSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -97,26 +110,15 @@ let package = Package(
             name: "loopback-http",
             dependencies: ["LoopbackHTTP"]
         ),
-        // The plugin finds suites by their folder under Benchmarks/; run with `make bench-micro`.
-        .executableTarget(
-            name: "ConcdBenchmarks",
-            dependencies: [
-                "ConcDaemon",
-                "ConcProtocol",
-                .product(name: "Benchmark", package: "benchmark"),
-                .product(name: "NIOCore", package: "swift-nio"),
-            ],
-            path: "Benchmarks/ConcdBenchmarks",
-            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
-        ),
         .testTarget(name: "ConcProtocolTests", dependencies: ["ConcProtocol"]),
+        .testTarget(name: "ConcSystemTests", dependencies: ["ConcSystem"]),
         .testTarget(
             name: "ConcDaemonTests",
-            dependencies: ["ConcDaemon", "ConcWorkerCore", "ConcClient", "LoopbackHTTP"]
+            dependencies: ["ConcDaemon", "ConcWorkerCore", "ConcSystem", "ConcClient", "LoopbackHTTP"]
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["ConcClient", "ConcProtocol", "LoopbackHTTP"]
+            dependencies: ["ConcBench", "ConcClient", "ConcProtocol", "ConcSystem", "LoopbackHTTP"]
         ),
     ],
     swiftLanguageModes: [.v6]

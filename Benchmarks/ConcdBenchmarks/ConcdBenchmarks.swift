@@ -1,11 +1,9 @@
 import Benchmark
-import ConcDaemon
+@_spi(Benchmarks) import ConcDaemon
 import ConcProtocol
 import Dispatch
 import Foundation
-import Logging
 import NIOCore
-import NIOPosix
 import Synchronization
 
 // Micro-benchmarks of concd's hot paths: the frame codecs, the dispatcher, and each pool's hand-off
@@ -109,7 +107,7 @@ private func codecBenchmarks() {
 // MARK: - Dispatcher
 
 private func dispatchBenchmarks() {
-    let dispatcher = Dispatcher(pools: [], socketPath: "/tmp/concd-bench.sock")
+    let dispatcher = BenchmarkHooks.PoollessDispatcher(socketPath: "/tmp/concd-bench.sock")
     let ping = Request(id: 1, operation: .ping)
     let status = Request(id: 2, operation: .status)
     Benchmark("Dispatcher.handle ping") { benchmark in
@@ -132,11 +130,10 @@ private func dispatchBenchmarks() {
 // MARK: - Pool hand-off
 
 /// Pools started by a benchmark's setup, stopped by its teardown.
-private let livePools = Mutex<[any Pool]>([])
+private let livePools = Mutex<[BenchmarkHooks.RunningPool]>([])
 
-private func startPool(_ make: @Sendable () -> any Pool) async throws -> any Pool {
-    let pool = make()
-    try await pool.start()
+private func startPool(_ model: BenchmarkHooks.RunningPool.Model) async throws -> BenchmarkHooks.RunningPool {
+    let pool = try await BenchmarkHooks.RunningPool.start(model)
     livePools.withLock { $0.append(pool) }
     return pool
 }
@@ -150,16 +147,14 @@ private func stopPools() async {
 }
 
 /// Submits `count` no-ops to `pool` at once and blocks until every one has completed.
-private func noops(_ count: Int, on pool: any Pool) {
+private func noops(_ count: Int, on pool: BenchmarkHooks.RunningPool) {
     let done = DispatchSemaphore(value: 0)
     let left = Atomic(count)
     for _ in 0..<count {
-        let job = Job(workload: .noop, deadline: nil) { outcome in
-            blackHole(outcome)
-            if left.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 { done.signal() }
-        }
         do {
-            try pool.submit(job)
+            try pool.submitNoop {
+                if left.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 { done.signal() }
+            }
         } catch {
             fatalError("the \(pool.name) pool refused a no-op: \(error)")
         }
@@ -167,37 +162,37 @@ private func noops(_ count: Int, on pool: any Pool) {
     done.wait()
 }
 
-/// The concd binary beside this benchmark executable, which the process pool runs as its workers.
-private let concdExecutable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-    .deletingLastPathComponent().appendingPathComponent("concd").path
+/// The concd binary the process pool runs as its workers: `CONCD_EXECUTABLE`, else the root
+/// package's release build (`make bench-micro` builds it first).
+private let concdExecutable = ProcessInfo.processInfo.environment["CONCD_EXECUTABLE"]
+    ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().appendingPathComponent(".build/release/concd").path
 
 private func poolBenchmarks() {
     let oneAtATime = Benchmark.Configuration(scalingFactor: .one, maxIterations: 20_000)
     let batch = Benchmark.Configuration(scalingFactor: .kilo, maxIterations: 200)
-    let makeThreads: @Sendable () -> any Pool = { ThreadPool(size: 4, queueLimit: 10_000) }
-    let makeAsync: @Sendable () -> any Pool = {
-        AsyncPool(limit: 100_000, connectionsPerHost: 8, eventLoopGroup: MultiThreadedEventLoopGroup.singleton)
-    }
-    let makeProcesses: @Sendable () -> any Pool = {
-        ProcessPool(size: 2, queueLimit: 10_000, executable: concdExecutable, logger: Logger(label: "bench"))
-    }
-    for (name, make) in [("ThreadPool", makeThreads), ("AsyncPool", makeAsync), ("ProcessPool", makeProcesses)] {
+    let models: [(String, BenchmarkHooks.RunningPool.Model)] = [
+        ("ThreadPool", .thread(size: 4)),
+        ("AsyncPool", .async(limit: 100_000)),
+        ("ProcessPool", .process(size: 2, executable: concdExecutable)),
+    ]
+    for (name, model) in models {
         if name == "ProcessPool", !FileManager.default.isExecutableFile(atPath: concdExecutable) {
-            // `make bench-micro` builds concd first; a bare `swift package benchmark` may not have.
+            // A bare `swift package benchmark` may run before the root package's concd is built.
             print("skipping the ProcessPool benchmarks: \(concdExecutable) is not built")
             continue
         }
         Benchmark("\(name) noop hand-off, one at a time", configuration: oneAtATime) { benchmark, pool in
             for _ in benchmark.scaledIterations { noops(1, on: pool) }
         } setup: {
-            try await startPool(make)
+            try await startPool(model)
         } teardown: {
             await stopPools()
         }
         Benchmark("\(name) noop hand-off, 1000 in flight", configuration: batch) { benchmark, pool in
             noops(benchmark.scaledIterations.count, on: pool)
         } setup: {
-            try await startPool(make)
+            try await startPool(model)
         } teardown: {
             await stopPools()
         }

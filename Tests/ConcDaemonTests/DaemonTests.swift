@@ -1,5 +1,6 @@
 import ConcClient
 import ConcProtocol
+import ConcSystem
 import Foundation
 import Logging
 import Testing
@@ -104,15 +105,7 @@ import ConcDaemon
             let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
             #expect(descriptor >= 0)
             defer { close(descriptor) }
-            var address = sockaddr_un()
-            address.sun_family = sa_family_t(AF_UNIX)
-            withUnsafeMutableBytes(of: &address.sun_path) { raw in
-                raw.copyBytes(from: socketPath.utf8)
-                raw[socketPath.utf8.count] = 0
-            }
-            let connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-            }
+            let connected = try UnixSocketAddress(path: socketPath).withSockAddr { connect(descriptor, $0, $1) }
             #expect(connected == 0)
             #expect(frames.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) } == frames.count)
             var received: [UInt8] = []

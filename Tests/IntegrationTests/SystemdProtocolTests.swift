@@ -1,3 +1,4 @@
+import ConcBench
 import Foundation
 import Testing
 

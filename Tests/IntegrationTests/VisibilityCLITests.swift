@@ -1,3 +1,4 @@
+import ConcBench
 import Foundation
 import LoopbackHTTP
 import Testing
@@ -24,6 +25,19 @@ extension BinaryLevelTests {
                     #expect(help.stdout.contains("Example"), "concctl \(command) --help shows no example:\n\(help.stdout)")
                     #expect(help.stdout.contains("concctl \(command)"), "the example does not run concctl \(command)")
                 }
+            }
+        }
+
+        @Test func loopbackHTTPHelpPrintsUsageAndExitsWithoutServing() async throws {
+            try await blocking {
+                let help = try runCommand(binaryDirectory + "/loopback-http", ["--help"], timeout: 20)
+                #expect(help.status == 0, "loopback-http --help: \(help.stderr)")
+                #expect(help.stdout.contains("USAGE: loopback-http"))
+                #expect(help.stdout.contains("Example"))
+                #expect(!help.stdout.contains("http://127.0.0.1:"), "it started a server")
+                let bad = try runCommand(binaryDirectory + "/loopback-http", ["eighty"], timeout: 20)
+                #expect(bad.status == 64)
+                #expect(bad.stderr.contains("expected one port number"))
             }
         }
 

@@ -1,6 +1,7 @@
 import ConcProtocol
 import Configuration
 import Foundation
+import Glibc
 import Logging
 import SystemPackage
 
@@ -53,9 +54,50 @@ public struct ConfigurationLoader: Sendable {
         self.overrides = overrides
     }
 
-    /// A configuration that could not be used, with a sentence saying why.
-    public struct Failure: Error, CustomStringConvertible {
+    /// A configuration that could not be used: a stable code, the `errno` behind it when a file
+    /// could not be read, and a sentence saying why. `concd` exits 78 (EX_CONFIG) on any of them.
+    public struct Failure: Error, CustomStringConvertible, Sendable {
+        /// A stable code for why; decide on it, never on the sentence.
+        public struct Code: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
+            public var rawValue: String
+            public init(rawValue: String) { self.rawValue = rawValue }
+            public var description: String { rawValue }
+
+            /// The file could not be opened or read (`underlyingError` says why).
+            public static let unreadableFile = Code(rawValue: "unreadable_file")
+            /// The file was read but is not YAML the loader understands.
+            public static let invalidFile = Code(rawValue: "invalid_file")
+            /// A key holds a value of the wrong type or out of its range.
+            public static let invalidValue = Code(rawValue: "invalid_value")
+        }
+
+        /// Why.
+        public var code: Code
+        /// The system's reason, for `unreadableFile`.
+        public var underlyingError: Errno?
+        /// A sentence saying which file or key is wrong and how.
         public var description: String
+
+        /// A failure with its code, reason and sentence.
+        public init(code: Code, underlyingError: Errno? = nil, description: String) {
+            self.code = code
+            self.underlyingError = underlyingError
+            self.description = description
+        }
+
+        /// A key with a value the daemon refuses (code `invalid_value`).
+        public init(description: String) {
+            self.init(code: .invalidValue, description: description)
+        }
+
+        /// The file at `path` failed to load with `error`: `unreadableFile` with the errno when
+        /// the file cannot be read at all, else `invalidFile`.
+        static func file(_ path: String, _ error: any Error) -> Failure {
+            if access(path, R_OK) != 0 {
+                return Failure(code: .unreadableFile, underlyingError: Errno(rawValue: errno), description: "cannot read \(path): \(error)")
+            }
+            return Failure(code: .invalidFile, description: "cannot read \(path): \(error)")
+        }
     }
 
     /// Reads and validates the configuration.
@@ -64,7 +106,7 @@ public struct ConfigurationLoader: Sendable {
         do {
             file = try await FileProvider<YAMLSnapshot>(filePath: FilePath(filePath), allowMissing: !fileRequired)
         } catch {
-            throw Failure(description: "cannot read \(filePath): \(error)")
+            throw Failure.file(filePath, error)
         }
         let reader = ConfigReader(providers: [
             EnvironmentVariablesProvider().prefixKeys(with: "concd"),
@@ -80,7 +122,7 @@ public struct ConfigurationLoader: Sendable {
         } catch let failure as Failure {
             throw failure
         } catch {
-            throw Failure(description: "\(filePath): \(error)")
+            throw Failure(code: .invalidFile, description: "\(filePath): \(error)")
         }
     }
 

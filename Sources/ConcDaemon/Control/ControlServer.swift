@@ -1,10 +1,12 @@
 import ConcProtocol
+import ConcSystem
 import Glibc
 import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
 import Synchronization
+import SystemPackage
 
 /// The Unix control socket. It binds before the daemon reports ready. On graceful shutdown it is
 /// stopped before the pools (the group stops services in reverse order): it stops accepting and
@@ -58,10 +60,26 @@ package final class ControlServer: Service {
                 connections: connections, isSocketActivated: true
             )
         }
-        try removeStaleSocket(at: socketPath)
+        let address: UnixSocketAddress
+        do {
+            address = try UnixSocketAddress(path: socketPath)
+        } catch {
+            throw BindError(code: .badPath, path: socketPath, underlyingError: nil, reason: error.description)
+        }
+        try removeStaleSocket(at: address)
         let previous = umask(0o117)
         defer { umask(previous) }
-        let channel = try await bootstrap.bind(unixDomainSocketPath: socketPath).get()
+        let channel: any Channel
+        do {
+            channel = try await bootstrap.bind(unixDomainSocketPath: socketPath).get()
+        } catch let error as IOError {
+            throw BindError(
+                code: .bindFailed, path: socketPath, underlyingError: Errno(rawValue: error.errnoCode),
+                reason: "\(error)"
+            )
+        } catch {
+            throw BindError(code: .bindFailed, path: socketPath, underlyingError: nil, reason: "\(error)")
+        }
         logger.info("listening", metadata: ["socket": "\(socketPath)"])
         return ControlServer(
             socketPath: socketPath, dispatcher: dispatcher, group: group, logger: logger, channel: channel,
@@ -97,39 +115,19 @@ package final class ControlServer: Service {
         }
     }
 
-    /// Why the control socket cannot be bound.
-    package struct BindError: Error, CustomStringConvertible {
-        package var description: String
-    }
-
     /// A socket file left by a daemon that died is removed; one a live daemon answers on is not.
-    private static func removeStaleSocket(at path: String) throws {
+    private static func removeStaleSocket(at address: UnixSocketAddress) throws(BindError) {
         var info = stat()
-        guard lstat(path, &info) == 0 else { return }
+        guard lstat(address.path, &info) == 0 else { return }
         guard (info.st_mode & S_IFMT) == S_IFSOCK else {
-            throw BindError(description: "\(path) exists and is not a socket; refusing to replace it")
+            throw BindError(code: .notASocket, path: address.path, underlyingError: nil, reason: nil)
         }
         let probe = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         defer { close(probe) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let capacity = MemoryLayout.size(ofValue: address.sun_path)
-        guard path.utf8.count < capacity else {
-            throw BindError(description: "socket path \(path) is longer than \(capacity - 1) bytes")
+        if address.withSockAddr({ connect(probe, $0, $1) }) == 0 {
+            throw BindError(code: .alreadyListening, path: address.path, underlyingError: nil, reason: nil)
         }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: path.utf8)
-            raw[path.utf8.count] = 0
-        }
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(probe, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
-        if connected == 0 {
-            throw BindError(description: "another daemon is already listening on \(path)")
-        }
-        unlink(path)
+        unlink(address.path)
     }
 }
 

@@ -1,5 +1,6 @@
-import ConcWorkerCore
+import ConcSystem
 import Glibc
+import SystemPackage
 
 /// A worker process and the daemon's end of its channel.
 package struct SpawnedWorker: Sendable {
@@ -9,15 +10,55 @@ package struct SpawnedWorker: Sendable {
     package var socket: Int32
 }
 
-/// Starts a worker (`concd-worker`, or `concd` in worker mode) with `posix_spawn` (never `fork` without exec in a Swift process:
-/// the child of a bare fork inherits locks held by threads that no longer exist).
+/// Starts a worker (`concd-worker`, or `concd` in worker mode) through `SpawnRequest` (ConcSystem),
+/// on a socketpair of its own.
 package enum WorkerSpawner {
     /// The file descriptor number the worker finds its channel on.
     package static let workerDescriptor: Int32 = 3
 
-    /// Why a worker could not be started.
-    package struct Failure: Error, CustomStringConvertible {
+    /// Why a worker could not be started: a stable code, the `errno` behind it, and a sentence.
+    package struct Failure: Error, CustomStringConvertible, Sendable {
+        /// A stable code for why; decide on it, never on the sentence.
+        package struct Code: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
+            package var rawValue: String
+            package init(rawValue: String) { self.rawValue = rawValue }
+            package var description: String { rawValue }
+
+            /// No socketpair for the worker's channel (out of descriptors, most likely).
+            package static let socketPairFailed = Code(rawValue: "socketpair_failed")
+            /// The worker binary is not there (`SpawnError.Code.executableNotFound`).
+            package static let executableNotFound = Code(rawValue: SpawnError.Code.executableNotFound.rawValue)
+            /// The worker binary cannot be run (`SpawnError.Code.notExecutable`).
+            package static let notExecutable = Code(rawValue: SpawnError.Code.notExecutable.rawValue)
+            /// posix_spawn failed for another reason (`SpawnError.Code.spawnFailed`).
+            package static let spawnFailed = Code(rawValue: SpawnError.Code.spawnFailed.rawValue)
+            /// The worker started but did not come up (the pool's own checks: watching it, its greeting).
+            package static let workerNotStarted = Code(rawValue: "worker_not_started")
+        }
+
+        /// Why.
+        package var code: Code
+        /// The system's reason, when there is one.
+        package var underlyingError: Errno?
+        /// A sentence saying what failed.
         package var description: String
+
+        /// A failure with its code, reason and sentence.
+        package init(code: Code, underlyingError: Errno?, description: String) {
+            self.code = code
+            self.underlyingError = underlyingError
+            self.description = description
+        }
+
+        /// A failure found after the spawn itself (code `worker_not_started`), with a sentence.
+        package init(description: String) {
+            self.init(code: .workerNotStarted, underlyingError: nil, description: description)
+        }
+
+        /// The spawn's own failure, with its code and errno.
+        package init(_ spawn: SpawnError) {
+            self.init(code: Code(rawValue: spawn.code.rawValue), underlyingError: spawn.underlyingError, description: spawn.description)
+        }
     }
 
     /// The name of the small worker binary, installed beside `concd`.
@@ -47,68 +88,29 @@ package enum WorkerSpawner {
         var pair: [Int32] = [-1, -1]
         let socketType = Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
         guard socketpair(AF_UNIX, socketType, 0, &pair) == 0 else {
-            throw Failure(description: "socketpair failed: \(Syscall.errnoDescription)")
+            throw Failure(
+                code: .socketPairFailed, underlyingError: Errno(rawValue: errno),
+                description: "socketpair failed: \(Syscall.errnoDescription)"
+            )
         }
         let parentEnd = pair[0]
-        var childEnd = pair[1]
+        let childEnd = pair[1]
         defer { close(childEnd) }
-        if childEnd == workerDescriptor {
-            // dup2 onto the same number would keep FD_CLOEXEC and the worker would find nothing on fd 3.
-            let moved = fcntl(childEnd, F_DUPFD_CLOEXEC, 10)
-            close(childEnd)
-            childEnd = moved
-        }
-
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, childEnd, workerDescriptor)
-
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var defaults = sigset_t()
-        sigfillset(&defaults)
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        var mask = sigset_t()
-        sigemptyset(&mask)
-        posix_spawnattr_setsigmask(&attributes, &mask)
-        posix_spawnattr_setpgroup(&attributes, 0)
-        let flags = Int32(POSIX_SPAWN_SETSIGDEF) | Int32(POSIX_SPAWN_SETSIGMASK) | Int32(POSIX_SPAWN_SETPGROUP)
-        posix_spawnattr_setflags(&attributes, Int16(flags))
-
-        let arguments = [
-            executable, "--worker-fd", String(workerDescriptor), "--worker-parent", String(getpid()),
-        ]
-        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) }
-        argv.append(nil)
-        defer { for pointer in argv { free(pointer) } }
-
-        var environment: [UnsafeMutablePointer<CChar>?] = workerEnvironment().map { strdup($0) }
-        environment.append(nil)
-        defer { for pointer in environment { free(pointer) } }
-
-        var pid: pid_t = 0
-        let result = posix_spawn(&pid, executable, &actions, &attributes, argv, environment)
-        guard result == 0 else {
+        // Swift's crash backtracer is off in workers: a worker that crashes should die at once so
+        // its task's client hears and its slot is refilled, not spend seconds symbolicating. The
+        // daemon's log still records how it died.
+        let request = SpawnRequest(
+            executable: executable,
+            arguments: ["--worker-fd", String(workerDescriptor), "--worker-parent", String(getpid())],
+            environment: SpawnRequest.currentEnvironment(adding: ["SWIFT_BACKTRACE": "enable=no"]),
+            placements: [.init(childEnd, at: workerDescriptor)],
+            ownProcessGroup: true
+        )
+        do {
+            return SpawnedWorker(pid: try request.spawn(), socket: parentEnd)
+        } catch {
             close(parentEnd)
-            throw Failure(description: "posix_spawn \(executable) failed: \(String(cString: strerror(result)))")
+            throw Failure(error)
         }
-        return SpawnedWorker(pid: pid, socket: parentEnd)
-    }
-
-    /// The daemon's environment, with Swift's crash backtracer off: a worker that crashes should
-    /// die at once so its task's client hears and its slot is refilled, not spend seconds
-    /// symbolicating. The daemon's log still records how it died.
-    private static func workerEnvironment() -> [String] {
-        var entries: [String] = []
-        var cursor = environ
-        while let entry = cursor.pointee {
-            let text = String(cString: entry)
-            if !text.hasPrefix("SWIFT_BACKTRACE=") { entries.append(text) }
-            cursor += 1
-        }
-        entries.append("SWIFT_BACKTRACE=enable=no")
-        return entries
     }
 }

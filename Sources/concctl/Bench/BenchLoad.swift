@@ -1,10 +1,10 @@
 import ArgumentParser
-import ConcClient
+import ConcBench
 import ConcProtocol
-import Foundation
 
-/// `concctl bench-load` (hidden): sends pipelined no-ops to a running concd and prints the rate;
-/// scripts/profile.sh drives the daemon with it while callgrind counts instructions.
+/// `concctl bench-load` (hidden): sends pipelined no-ops to a running concd (ConcBench's
+/// `NoopLoad`) and prints the rate; scripts/profile.sh drives the daemon with it while callgrind
+/// counts instructions.
 struct BenchLoad: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "bench-load", shouldDisplay: false)
 
@@ -24,30 +24,17 @@ struct BenchLoad: AsyncParsableCommand {
     var concclient = false
 
     func run() async throws {
-        let socket = connection.socketPath(root: root)
-        let noop = try Submission(workload: .noop, pool: pool)
-        let start = monotonicNanoseconds()
-        if concclient {
-            let client = try await ConcClient.connect(socketPath: socket)
-            let total = count
-            let lanes = window
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for lane in 0..<lanes {
-                    group.addTask {
-                        for _ in stride(from: lane, to: total, by: lanes) {
-                            let reply = try await client.submit(noop)
-                            if !reply.ok { throw BenchError("a no-op failed: \(reply.error?.message ?? "?")") }
-                        }
-                    }
-                }
-                try await group.waitForAll()
-            }
-            await client.close()
-        } else {
-            let frame = RequestCodec.encode(Request(id: 1, operation: .submit(noop))) + [UInt8(ascii: "\n")]
-            try RawConnection(socketPath: socket).pipeline(frame, total: count, window: window)
-        }
-        let seconds = Double(monotonicNanoseconds() - start) / 1e9
+        let load = NoopLoad(socketPath: connection.socketPath(root: root), pool: pool, count: count, window: window)
+        let seconds = try await concclient ? load.runThroughConcClient() : load.runOnRawSocket()
         print("\(count) no-ops on the \(pool) pool in \(Format.rounded(seconds)) s: \(Int(Double(count) / seconds))/s")
+    }
+}
+
+/// `concctl bench-echo` (hidden): the peer of the floor measurement; echoes fd 3 until it closes.
+struct BenchEcho: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "bench-echo", shouldDisplay: false)
+
+    func run() throws {
+        EchoFloor.serve(descriptor: 3)
     }
 }

@@ -1,3 +1,5 @@
+import ConcBench
+import ConcSystem
 import Foundation
 import Testing
 
@@ -6,55 +8,44 @@ let binaryDirectory: String = {
     URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().path
 }()
 
-/// The built `concd`, started by a test with its own socket, notify socket and log file.
-final class ConcdProcess: @unchecked Sendable {
-    let directory: String
-    let socketPath: String
-    let logPath: String
-    let process: ChildProcess
-    let notifications: NotifySocket
+/// The built `concd`, started by a test with its own socket, notify socket and log file in a
+/// temporary directory (ConcBench's `PrivateDaemon`, which `concctl bench` uses too).
+final class ConcdProcess: Sendable {
+    let daemon: PrivateDaemon
+    var directory: String { daemon.directory }
+    var socketPath: String { daemon.socketPath }
+    var logPath: String { daemon.logPath }
+    var process: ChildProcess { daemon.process }
+    var notifications: NotifySocket { daemon.notifications }
 
     /// Starts concd and waits for READY=1 on the notify socket.
     init(arguments: [String] = [], environment extra: [String: String] = [:]) throws {
         var template = Array("/tmp/concd-it-XXXXXX".utf8CString)
         guard let made = mkdtemp(&template) else { throw POSIXError(.EIO) }
-        directory = String(cString: made)
-        socketPath = directory + "/concd.sock"
-        logPath = directory + "/concd.log"
-        notifications = try NotifySocket(path: directory + "/notify.sock")
-        let log = open(logPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        defer { close(log) }
-        var environment = ProcessInfo.processInfo.environment
-        environment["NOTIFY_SOCKET"] = notifications.path
-        environment.removeValue(forKey: "CONCD_SOCKET")
-        environment.merge(extra) { $1 }
-        process = try ChildProcess(
-            binaryDirectory + "/concd", ["--socket", socketPath] + arguments,
-            environment: environment, stdout: log, stderr: log
-        )
-        guard notifications.waitFor("READY=1", seconds: 60) else {
-            stop()
-            throw StartFailure(description: "concd did not send READY=1; its log:\n\(log)")
+        let directory = String(cString: made)
+        do {
+            daemon = try PrivateDaemon(
+                executable: binaryDirectory + "/concd", directory: directory, arguments: arguments,
+                environment: ProcessInfo.processInfo.environment.merging(extra) { $1 }
+            )
+        } catch {
+            try? FileManager.default.removeItem(atPath: directory)
+            throw error
         }
     }
 
+    /// A test's daemon that did not get where the test needed it.
     struct StartFailure: Error, CustomStringConvertible {
         var description: String
     }
 
-    /// What concd wrote to stderr.
-    var log: String {
-        (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
-    }
+    /// What concd wrote to stdout and stderr.
+    var log: String { daemon.log }
 
     /// SIGTERM, then SIGKILL after `grace` seconds; returns the exit status.
     @discardableResult
     func stop(grace: Double = 20) -> Int32 {
-        if process.isRunning {
-            kill(process.pid, SIGTERM)
-            if process.wait(seconds: grace) == nil { kill(process.pid, SIGKILL) }
-        }
-        return process.wait()
+        daemon.stop(grace: grace)
     }
 
     /// Waits up to `seconds` for the daemon to exit by itself; nil if it is still running.
@@ -120,90 +111,19 @@ func runCommand(
     return CommandResult(status: child.wait(), stdout: stdout, stderr: stderr)
 }
 
-private func readAll(_ descriptor: Int32) -> String {
-    var data = [UInt8]()
-    var buffer = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let count = read(descriptor, &buffer, buffer.count)
-        if count > 0 {
-            data.append(contentsOf: buffer[..<count])
-        } else if count == 0 || errno != EINTR {
-            break
-        }
-    }
-    return String(decoding: data, as: UTF8.self)
-}
-
-/// A datagram socket standing in for systemd's notify socket; it records every message.
-final class NotifySocket: @unchecked Sendable {
-    let path: String
-    private let descriptor: Int32
-    private(set) var messages: [String] = []
-
-    init(path: String) throws {
-        self.path = path
-        descriptor = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        var address = sockaddr_un.unix(path)
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard bound == 0 else { throw POSIXError(.EADDRINUSE) }
-    }
-
-    /// Reads messages until one has the line `assignment` or `seconds` pass.
-    func waitFor(_ assignment: String, seconds: Double) -> Bool {
-        waitFor(seconds: seconds, afterIndex: 0) { $0.split(separator: "\n").contains(Substring(assignment)) }
-    }
-
-    /// The same, counting only messages received after `message`.
-    func waitFor(_ assignment: String, seconds: Double, after message: String) -> Bool {
-        let index = (messages.lastIndex(of: message) ?? -1) + 1
-        return waitFor(seconds: seconds, afterIndex: index) { $0.split(separator: "\n").contains(Substring(assignment)) }
-    }
-
-    /// The same, counting only messages from `afterIndex` on.
-    func waitFor(_ assignment: String, seconds: Double, afterIndex: Int) -> Bool {
-        waitFor(seconds: seconds, afterIndex: afterIndex) { $0.split(separator: "\n").contains(Substring(assignment)) }
-    }
-
-    /// Reads messages until one contains `text` anywhere or `seconds` pass.
-    func waitFor(containing text: String, seconds: Double) -> Bool {
-        waitFor(seconds: seconds, afterIndex: 0) { $0.contains(text) }
-    }
-
-    private func waitFor(seconds: Double, afterIndex: Int, _ matches: (String) -> Bool) -> Bool {
-        if messages.dropFirst(afterIndex).contains(where: matches) { return true }
-        let deadline = Date().addingTimeInterval(seconds)
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while Date() < deadline {
-            var descriptorSet = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
-            guard poll(&descriptorSet, 1, 50) > 0 else { continue }
-            let count = recv(descriptor, &buffer, buffer.count, 0)
-            guard count > 0 else { continue }
-            let message = String(decoding: buffer[..<count], as: UTF8.self)
-            messages.append(message)
-            if messages.count > afterIndex && matches(message) { return true }
-        }
-        return false
-    }
-
-    func close() {
-        Glibc.close(descriptor)
-    }
-}
-
 /// A raw connection to the control socket, for sending what ConcClient never would.
 final class RawConnection {
     private let descriptor: Int32
     private var pending: [UInt8] = []
 
     init(path: String) throws {
+        let address = try UnixSocketAddress(path: path)
         descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        var address = sockaddr_un.unix(path)
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        guard address.withSockAddr({ connect(descriptor, $0, $1) }) == 0 else {
+            let error = POSIXError(POSIXErrorCode(rawValue: errno) ?? .ECONNREFUSED)
+            Glibc.close(descriptor)
+            throw error
         }
-        guard connected == 0 else { throw POSIXError(.ECONNREFUSED) }
     }
 
     deinit { Glibc.close(descriptor) }
@@ -251,18 +171,6 @@ final class RawConnection {
             if count == 0 || (count < 0 && errno == ECONNRESET) { return true }
         }
         return false
-    }
-}
-
-extension sockaddr_un {
-    static func unix(_ path: String) -> sockaddr_un {
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: path.utf8.prefix(raw.count - 1))
-            raw[min(path.utf8.count, raw.count - 1)] = 0
-        }
-        return address
     }
 }
 

@@ -3,8 +3,9 @@ import Foundation
 /// The CPU loop compiled from C with `cc -O2`, the yardstick for concd's own loop. An empty asm
 /// statement that claims to change `count` keeps the compiler from folding the loop into
 /// n(n-1)/2 while adding no instruction to it.
-enum CLoop {
-    static let source = """
+package enum CLoop {
+    /// The C source.
+    package static let source = """
         #include <stdio.h>
         #include <stdlib.h>
         #include <time.h>
@@ -23,12 +24,12 @@ enum CLoop {
         """
 
     /// Compiles the loop into `directory`; the binary's path, or nil with the reason.
-    static func compile(directory: String) -> (String?, String?) {
+    package static func compile(directory: String) -> (String?, String?) {
         let sourcePath = directory + "/loop.c"
         let binaryPath = directory + "/loop"
         do {
             try source.write(toFile: sourcePath, atomically: true, encoding: .utf8)
-            let compiled = try Spawned.output(["cc", "-O2", "-o", binaryPath, sourcePath])
+            let compiled = try ChildProcess.output(["cc", "-O2", "-o", binaryPath, sourcePath])
             return compiled.status == 0 ? (binaryPath, nil) : (nil, "cc -O2 failed")
         } catch {
             return (nil, "no C compiler (cc) to measure against: \(error)")
@@ -36,7 +37,7 @@ enum CLoop {
     }
 
     /// Nanoseconds per iteration of the best of `runs` runs, or nil with the reason.
-    static func nanosecondsPerIteration(binary: String, n: Int64, runs: Int) -> (Double?, String?) {
+    package static func nanosecondsPerIteration(binary: String, n: Int64, runs: Int) -> (Double?, String?) {
         var best = UInt64.max
         for _ in 0..<runs {
             switch elapsed(binary: binary, n: n, copies: 1) {
@@ -50,7 +51,7 @@ enum CLoop {
     /// How much longer `copies` loops take when they run at once than one loop alone: the best of
     /// `runs` interleaved pairs each. This machine's own floor for K loops on K workers: on a
     /// guest whose vCPUs share a physical core, or with busy neighbours, it is above 1.
-    static func scaling(binary: String, n: Int64, copies: Int, runs: Int) -> Double? {
+    package static func scaling(binary: String, n: Int64, copies: Int, runs: Int) -> Double? {
         var single = UInt64.max
         var parallel = UInt64.max
         for _ in 0..<runs {
@@ -66,7 +67,7 @@ enum CLoop {
     /// The slowest of `copies` loops run at once, by their own clocks.
     private static func elapsed(binary: String, n: Int64, copies: Int) -> Result<UInt64, BenchError> {
         do {
-            let runs = try Spawned.outputs(Array(repeating: [binary, String(n)], count: copies))
+            let runs = try ChildProcess.outputs(Array(repeating: [binary, String(n)], count: copies))
             let expected = n % 2 == 0 ? (n / 2) * (n - 1) : n * ((n - 1) / 2)
             var slowest: UInt64 = 0
             for run in runs {

@@ -1,34 +1,6 @@
-/// What `concctl bench --json` prints. Times in microseconds unless a name says otherwise.
-struct BenchResults: Encodable {
-    var floorP50Microseconds: Double
-    var floorP99Microseconds: Double
-    /// The floor with both ends pinned to one core, and to two different cores.
-    var floorSameCoreMicroseconds: Double?
-    var floorCrossCoreMicroseconds: Double?
-    var readyMilliseconds: Double
-    var pools: [String: PoolResult] = [:]
-    var cpu: CPUResult?
-    var rssMegabytes: Double = 0
-    var pssMegabytes: Double = 0
-    /// The anonymous part of the RSS (heap, stacks): the rest is pages of the binaries, which the
-    /// kernel maps more or less of depending on how they sit in the page cache.
-    var anonymousRSSMegabytes: Double = 0
-    /// The 1-minute load average when the run started: other work on the machine skews every figure.
-    var loadAverage: Double?
+import ConcBench
 
-    enum CodingKeys: String, CodingKey {
-        case floorP50Microseconds = "floor_rtt_us"
-        case floorP99Microseconds = "floor_rtt_p99_us"
-        case floorSameCoreMicroseconds = "floor_same_core_us"
-        case floorCrossCoreMicroseconds = "floor_cross_core_us"
-        case readyMilliseconds = "ready_ms"
-        case pools, cpu
-        case rssMegabytes = "rss_mb"
-        case pssMegabytes = "pss_mb"
-        case anonymousRSSMegabytes = "rss_anon_mb"
-        case loadAverage = "loadavg_1m"
-    }
-
+extension BenchResults {
     /// The table a person reads; every ratio is against a floor measured in the same run.
     var table: String {
         func ratio(_ value: Double, _ floor: Double) -> String { floor > 0 ? Format.rounded(value / floor) + "×" : "-" }
@@ -71,46 +43,5 @@ struct BenchResults: Encodable {
             rows.append(["load average (1 min) at the start", Format.rounded(loadAverage), "", "other work skews every figure"])
         }
         return Format.table(rows)
-    }
-}
-
-struct PoolResult: Encodable {
-    var p50Microseconds: Double
-    var p99Microseconds: Double
-    var pipelinedPerSecond: Double
-    var pipelinedFourConnectionsPerSecond: Double
-    /// The same no-op through ConcClient (NIO, one continuation per request), for comparison.
-    var clientP50Microseconds: Double
-
-    enum CodingKeys: String, CodingKey {
-        case clientP50Microseconds = "concclient_p50_us"
-        case p50Microseconds = "p50_us"
-        case p99Microseconds = "p99_us"
-        case pipelinedPerSecond = "pipelined_per_s"
-        case pipelinedFourConnectionsPerSecond = "pipelined_4conn_per_s"
-    }
-}
-
-struct CPUResult: Encodable {
-    var iterations: Int64
-    var nanosecondsPerIteration: Double
-    var cNanosecondsPerIteration: Double?
-    var cUnavailable: String?
-    var workers: Int
-    /// The loop length the scaling figures are timed on.
-    var scalingIterations: Int64
-    /// Wall time of `workers` loops on `workers` processes, divided by one loop's: 1 is ideal.
-    var scaling: Double
-    /// The same for `workers` copies of the C loop run at once: what this machine allows.
-    var cScaling: Double?
-
-    enum CodingKeys: String, CodingKey {
-        case iterations
-        case nanosecondsPerIteration = "ns_per_iter"
-        case cNanosecondsPerIteration = "c_ns_per_iter"
-        case cUnavailable = "c_unavailable"
-        case workers, scaling
-        case scalingIterations = "scaling_iterations"
-        case cScaling = "c_scaling"
     }
 }

@@ -1,16 +1,35 @@
-import ArgumentParser
-import Foundation
+import ConcSystem
+import Glibc
 
 /// The floor every round trip is compared with: a message bounced off another process over an
 /// AF_UNIX stream socket, with nothing in between. Waking the other process dominates it.
-enum EchoFloor {
+package enum EchoFloor {
     /// The size of a typical no-op request frame.
-    static let messageBytes = 64
+    package static let messageBytes = 64
+
+    /// The command that starts an echo peer on descriptor 3: by default the running executable
+    /// with `bench-echo` (concctl's hidden subcommand, which calls `serve`).
+    package static func peerCommand() -> [String] { [selfExecutable(), "bench-echo"] }
+
+    /// Echoes `descriptor` until it closes: the peer's whole work.
+    package static func serve(descriptor: Int32) {
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = Syscall.retryingEINTR { read(descriptor, &buffer, buffer.count) }
+            guard count > 0 else { return }
+            var sent = 0
+            while sent < count {
+                let written = buffer.withUnsafeBytes { write(descriptor, $0.baseAddress! + sent, count - sent) }
+                guard written > 0 else { return }
+                sent += written
+            }
+        }
+    }
 
     /// Round-trip times in nanoseconds, measured against a `concctl bench-echo` child. With
     /// `cpus`, this thread is pinned to the first CPU and the peer to the second for the
     /// measurement (same CPU twice: both on one core), and this thread's mask is restored after.
-    static func measure(rounds: Int, cpus: (Int, Int)? = nil) throws -> [UInt64] {
+    package static func measure(rounds: Int, cpus: (Int, Int)? = nil) throws -> [UInt64] {
         let peer = try Peer()
         defer { peer.close() }
         var saved = cpu_set_t()
@@ -27,19 +46,22 @@ enum EchoFloor {
 
     /// A `concctl bench-echo` child on a socketpair, kept for as many round trips as asked, so
     /// that floor samples can be taken in turns with the daemon's.
-    final class Peer {
+    package final class Peer {
         private let socket: Int32
-        private let child: Spawned
-        var pid: pid_t { child.pid }
+        private let child: ChildProcess
+        /// The peer's pid.
+        package var pid: pid_t { child.pid }
 
-        init() throws {
+        /// Starts a peer on a fresh socketpair.
+        package init() throws {
             var pair: [Int32] = [-1, -1]
             guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
                 throw BenchError("socketpair failed")
             }
             defer { Glibc.close(pair[1]) }
             do {
-                child = try Spawned([selfExecutable(), "bench-echo"], descriptors: [(pair[1], 3)])
+                let command = peerCommand()
+                child = try ChildProcess(command[0], Array(command.dropFirst()), placements: [.init(pair[1], at: 3)])
             } catch {
                 Glibc.close(pair[0])
                 throw error
@@ -48,13 +70,13 @@ enum EchoFloor {
         }
 
         /// Closing our end is what ends the peer, so it comes before the wait.
-        func close() {
+        package func close() {
             Glibc.close(socket)
             child.wait()
         }
 
         /// `count` round-trip times in nanoseconds.
-        func roundTrips(_ count: Int) throws -> [UInt64] {
+        package func roundTrips(_ count: Int) throws -> [UInt64] {
             var message = [UInt8](repeating: UInt8(ascii: "x"), count: messageBytes)
             var samples: [UInt64] = []
             samples.reserveCapacity(count)
@@ -74,7 +96,7 @@ enum EchoFloor {
     }
 
     /// The CPUs this process may run on.
-    static func usableCPUs() -> [Int] {
+    package static func usableCPUs() -> [Int] {
         var set = cpu_set_t()
         guard Affinity.get(0, MemoryLayout<cpu_set_t>.size, &set) == 0 else { return [] }
         return withUnsafeBytes(of: &set) { raw in
@@ -88,32 +110,13 @@ enum EchoFloor {
         return Affinity.set(pid, MemoryLayout<cpu_set_t>.size, &set) == 0
     }
 
-    static func selfExecutable() -> String {
+    /// The running executable's path.
+    package static func selfExecutable() -> String {
         var buffer = [UInt8](repeating: 0, count: 4096)
         let length = buffer.withUnsafeMutableBufferPointer { raw in
             raw.withMemoryRebound(to: CChar.self) { readlink("/proc/self/exe", $0.baseAddress!, $0.count) }
         }
         return length > 0 ? String(decoding: buffer[..<length], as: UTF8.self) : CommandLine.arguments[0]
-    }
-}
-
-/// `concctl bench-echo`: the peer of the floor measurement; echoes fd 3 until it closes.
-struct BenchEcho: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "bench-echo", shouldDisplay: false)
-
-    func run() throws {
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let count = read(3, &buffer, buffer.count)
-            if count < 0 && errno == EINTR { continue }
-            guard count > 0 else { return }
-            var sent = 0
-            while sent < count {
-                let written = buffer.withUnsafeBytes { write(3, $0.baseAddress! + sent, count - sent) }
-                guard written > 0 else { return }
-                sent += written
-            }
-        }
     }
 }
 

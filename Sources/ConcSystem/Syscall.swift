@@ -1,6 +1,7 @@
 import Glibc
 
-/// Every system call the pools make goes through here, so EINTR is retried in one place.
+/// Every system call the pools, the spawners and the harnesses make goes through here, so EINTR is
+/// retried in one place.
 package enum Syscall {
     /// Calls `body` again while it fails with EINTR; returns its last result.
     @inline(__always)
@@ -37,10 +38,6 @@ package enum Syscall {
 
     /// Describes a `waitpid` status: "exited with status 3", "was killed by signal 9 (SIGKILL)".
     package static func describeExit(_ status: Int32) -> String {
-        let signal = status & 0x7f
-        if signal == 0 {
-            return "exited with status \((status >> 8) & 0xff)"
-        }
-        return "was killed by signal \(signal) (\(signalName(signal)))"
+        WaitStatus(status).description
     }
 }

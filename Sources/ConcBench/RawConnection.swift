@@ -1,18 +1,26 @@
 import ConcProtocol
-import Foundation
+import ConcSystem
+import Glibc
 
 /// A blocking connection to the control socket with nothing between the caller and the system
 /// calls, as lean as the echo peer of the floor: so the bench's ratios show what concd adds, not
 /// what an async client adds. (ConcClient's own round trip is reported beside it.)
-final class RawConnection {
+package final class RawConnection {
     private let descriptor: Int32
     private var inbox = [UInt8](repeating: 0, count: 1 << 16)
     private var buffered = 0
 
-    init(socketPath: String) throws {
+    /// Connects to the control socket at `socketPath`.
+    package init(socketPath: String) throws {
+        let address: UnixSocketAddress
+        do {
+            address = try UnixSocketAddress(path: socketPath)
+        } catch {
+            throw BenchError("cannot connect: \(error)")
+        }
         descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard descriptor >= 0 else { throw BenchError("socket failed") }
-        let connected = withUnixSocketAddress(socketPath) { connect(descriptor, $0, $1) }
+        guard descriptor >= 0 else { throw BenchError("socket failed: \(Syscall.errnoDescription)") }
+        let connected = address.withSockAddr { connect(descriptor, $0, $1) }
         guard connected == 0 else {
             close(descriptor)
             throw BenchError("cannot connect to \(socketPath)")
@@ -24,7 +32,7 @@ final class RawConnection {
     }
 
     /// Sends `frames` (each ending in a newline) with one write.
-    func send(_ frames: [UInt8]) throws {
+    package func send(_ frames: [UInt8]) throws {
         var sent = 0
         while sent < frames.count {
             let count = frames.withUnsafeBytes { write(descriptor, $0.baseAddress! + sent, frames.count - sent) }
@@ -36,7 +44,7 @@ final class RawConnection {
 
     /// Reads until at least one whole reply is in; calls `body` with each complete one (without its
     /// newline) and returns how many there were.
-    func receive(_ body: (UnsafeBufferPointer<UInt8>) throws -> Void) throws -> Int {
+    package func receive(_ body: (UnsafeBufferPointer<UInt8>) throws -> Void) throws -> Int {
         while true {
             if buffered == inbox.count { inbox += [UInt8](repeating: 0, count: inbox.count) }
             let count = inbox.withUnsafeMutableBytes { read(descriptor, $0.baseAddress! + buffered, $0.count - buffered) }
@@ -63,7 +71,7 @@ final class RawConnection {
     }
 
     /// Sends one frame and waits for its reply; throws unless the reply says ok.
-    func roundTrip(_ frame: [UInt8]) throws {
+    package func roundTrip(_ frame: [UInt8]) throws {
         try send(frame)
         var received = 0
         while received == 0 {
@@ -72,7 +80,7 @@ final class RawConnection {
     }
 
     /// `count` round trips of `frame`, each one's time in nanoseconds.
-    func roundTrips(_ frame: [UInt8], count: Int) throws -> [UInt64] {
+    package func roundTrips(_ frame: [UInt8], count: Int) throws -> [UInt64] {
         var samples: [UInt64] = []
         samples.reserveCapacity(count)
         for _ in 0..<count {
@@ -84,7 +92,7 @@ final class RawConnection {
     }
 
     /// Keeps `window` copies of `frame` in flight until `total` replies are in.
-    func pipeline(_ frame: [UInt8], total: Int, window: Int) throws {
+    package func pipeline(_ frame: [UInt8], total: Int, window: Int) throws {
         var sent = min(window, total)
         try send(Array([[UInt8]](repeating: frame, count: sent).joined()))
         var received = 0
@@ -102,18 +110,5 @@ final class RawConnection {
     private static func check(_ reply: UnsafeBufferPointer<UInt8>) throws {
         let decoded = try ReplyCodec.decode(reply)
         guard decoded.ok else { throw BenchError("a no-op failed: \(decoded.error?.message ?? "?")") }
-    }
-}
-
-/// Calls `body` with `path` as a `sockaddr_un` and its length, for connect and bind.
-func withUnixSocketAddress<Result>(_ path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) -> Result) -> Result {
-    var address = sockaddr_un()
-    address.sun_family = sa_family_t(AF_UNIX)
-    withUnsafeMutableBytes(of: &address.sun_path) { raw in
-        raw.copyBytes(from: path.utf8)
-        raw[path.utf8.count] = 0
-    }
-    return withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
     }
 }
