@@ -43,7 +43,7 @@ package struct BenchRun: Sendable {
         defer { daemon.stop() }
         let client = try await ConcClient.connect(socketPath: daemon.socketPath)
         let raw = try RawConnection(socketPath: daemon.socketPath)
-        let noops = try PoolKind.allCases.map { try Submission(workload: .noop, pool: $0) }
+        let noops = try PoolName.builtIn.map { try Submission(workload: .noop, pool: $0) }
         let frames = noops.map { RequestCodec.encode(Request(id: 1, operation: .submit($0))) + [UInt8(ascii: "\n")] }
         // The floor and the pools' round trips are taken in turns, a tenth at a time, so that a
         // change in the machine's load hits all of them. Each tenth of the floor has a fresh echo
@@ -73,7 +73,7 @@ package struct BenchRun: Sendable {
             readyMilliseconds: daemon.readyMilliseconds
         )
         results.loadAverage = loadAverage
-        for (index, pool) in PoolKind.allCases.enumerated() {
+        for (index, pool) in PoolName.builtIn.enumerated() {
             let noop = noops[index]
             var clientSamples: [UInt64] = []
             clientSamples.reserveCapacity(rounds / 2)

@@ -7,14 +7,14 @@ package struct NoopLoad: Sendable {
     /// The daemon's control socket.
     package var socketPath: String
     /// The pool the no-ops run on.
-    package var pool: PoolKind
+    package var pool: PoolName
     /// No-ops to send.
     package var count: Int
     /// No-ops in flight at once.
     package var window: Int
 
     /// A load of `count` no-ops on `pool`, `window` at a time.
-    package init(socketPath: String, pool: PoolKind, count: Int, window: Int) {
+    package init(socketPath: String, pool: PoolName, count: Int, window: Int) {
         self.socketPath = socketPath
         self.pool = pool
         self.count = count

@@ -535,7 +535,7 @@ struct World {
             guard alive[send.worker] == send.slot else {
                 throw InvariantBroken(description: "a task was sent to worker \(send.worker), which is not a live worker of slot \(send.slot)")
             }
-            inbox[send.worker, default: []].append(SimulatedSend(job: jobID(send.job), slot: send.slot, sequence: send.sequence))
+            inbox[send.worker, default: []].append(SimulatedSend(job: jobID(send.workload), slot: send.slot, sequence: send.sequence))
         }
         for (job, outcome) in actions.completions { job.complete(outcome) }
         for (slot, worker) in actions.spawns {
@@ -565,8 +565,8 @@ struct World {
     }
 
     /// The job's id, which every workload of these tests carries (see `SimTask`).
-    private func jobID(_ job: Job) -> Int {
-        switch job.workload {
+    private func jobID(_ workload: Workload) -> Int {
+        switch workload {
         case .cpu(let n): return Int(n)
         case .sleep(let milliseconds): return Int(milliseconds) - SimTask.longBase
         case .io(let url), .async(let url): return Int(url.split(separator: "/").last!)!

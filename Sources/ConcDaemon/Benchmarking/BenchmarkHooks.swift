@@ -56,8 +56,8 @@ import NIOPosix
             return RunningPool(pool: pool)
         }
 
-        /// The pool's kind.
-        public var kind: PoolKind { pool.kind }
+        /// The pool's name.
+        public var name: PoolName { pool.name }
 
         /// Submits a no-op; `completion` runs when it has finished, whatever its outcome.
         public func submitNoop(_ completion: @escaping @Sendable () -> Void) throws {

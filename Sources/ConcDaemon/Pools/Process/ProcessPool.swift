@@ -190,7 +190,7 @@ package final class ProcessPool: Pool {
     private func deliver(_ send: Machine.Send) {
         let socket = send.connection.socket
         defer { socket.release() }
-        let task = WorkerMessage.Task(workload: send.job.workload, remainingMilliseconds: send.remainingMilliseconds)
+        let task = WorkerMessage.Task(workload: send.workload, remainingMilliseconds: send.remainingMilliseconds)
         guard !WorkerMessage.withEncoded(task, socket.send) else { return }
         let ((), actions) = decide { machine, actions in
             machine.sendFailed(slot: send.slot, worker: send.worker, sequence: send.sequence, now: .now(), actions: &actions)

@@ -142,7 +142,9 @@ package struct ProcessPoolStateMachine<Connection: Sendable>: Sendable {
         package var connection: Connection
         package var ticket: UInt64
         package var sequence: UInt64
-        package var job: Job
+        /// What to run; the job itself stays with the machine (a send is copied on its way out,
+        /// and a job's completion closure would be retained and released at every copy).
+        package var workload: Workload
         /// The task's remaining time in milliseconds, 0 for none.
         package var remainingMilliseconds: Int64
     }
@@ -186,15 +188,15 @@ package struct ProcessPoolStateMachine<Connection: Sendable>: Sendable {
     /// What one event decided. Carried out in this order: sends (so a worker starts while the rest
     /// runs), completions, spawns, stops, timers, warm-up reports, notices, slots gone.
     package struct Actions: Sendable {
-        package var sends: TinyList<Send> = .empty
-        package var completions: TinyList<(Job, TaskOutcome)> = .empty
+        package var sends: TinyList<Send> = TinyList()
+        package var completions: TinyList<(Job, TaskOutcome)> = TinyList()
         /// Slots to spawn a worker for, with the id the new worker gets.
-        package var spawns: TinyList<(slot: Int, worker: WorkerID)> = .empty
-        package var stops: TinyList<Stop> = .empty
-        package var timers: TinyList<Timer> = .empty
+        package var spawns: TinyList<(slot: Int, worker: WorkerID)> = TinyList()
+        package var stops: TinyList<Stop> = TinyList()
+        package var timers: TinyList<Timer> = TinyList()
         /// A slot's first spawn went well (nil) or failed (the reason).
-        package var warmed: TinyList<(WarmUp, String?)> = .empty
-        package var notices: TinyList<Notice> = .empty
+        package var warmed: TinyList<(WarmUp, String?)> = TinyList()
+        package var notices: TinyList<Notice> = TinyList()
         /// Slots that stopped for good.
         package var slotsLeft = 0
 
@@ -572,7 +574,7 @@ package struct ProcessPoolStateMachine<Connection: Sendable>: Sendable {
         slots[index]?.phase = .busy(worker, Busy(running: task))
         actions.sends.append(Send(
             slot: index, worker: worker.id, connection: worker.connection, ticket: worker.tickets, sequence: task.sequence,
-            job: job, remainingMilliseconds: remaining
+            workload: job.workload, remainingMilliseconds: remaining
         ))
     }
 
@@ -601,7 +603,7 @@ package struct ProcessPoolStateMachine<Connection: Sendable>: Sendable {
         slots[index]?.phase = .busy(worker, busy)
         actions.sends.append(Send(
             slot: index, worker: worker.id, connection: worker.connection, ticket: worker.tickets, sequence: task.sequence,
-            job: job, remainingMilliseconds: 0
+            workload: job.workload, remainingMilliseconds: 0
         ))
         prefetchedTasks &+= 1
         return true

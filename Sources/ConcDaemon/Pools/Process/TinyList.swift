@@ -1,51 +1,52 @@
 /// A list that holds its first element inline: most events of a pool produce at most one action of
 /// each sort, and building an `Array` for it would allocate on every task.
-package enum TinyList<Element>: Sequence {
-    case empty
-    case one(Element)
-    case many([Element])
+///
+/// A struct of an optional and an array rather than an enum of cases: appending to an enum has to
+/// take its payload out and put it back, which copied the element (an outlined copy of a whole
+/// send, with its retains) several times per task.
+package struct TinyList<Element> {
+    private var first: Element?
+    /// Everything after the first element; empty (and unallocated) in the common case.
+    private var rest: [Element] = []
 
-    /// Appends `element`; the second append moves both into an array.
+    package init() {}
+
+    /// Appends `element`.
     package mutating func append(_ element: Element) {
-        switch self {
-        case .empty: self = .one(element)
-        case .one(let first): self = .many([first, element])
-        case .many(var elements):
-            self = .empty
-            elements.append(element)
-            self = .many(elements)
+        if case .none = first {
+            first = element
+        } else {
+            rest.append(element)
         }
     }
 
     /// How many elements it holds.
     package var count: Int {
-        switch self {
-        case .empty: return 0
-        case .one: return 1
-        case .many(let elements): return elements.count
-        }
+        first == nil ? 0 : 1 + rest.count
     }
 
     /// Whether it holds none.
-    package var isEmpty: Bool { count == 0 }
+    package var isEmpty: Bool { first == nil }
 
-    package func makeIterator() -> IndexingIterator<[Element]> {
-        switch self {
-        case .empty: return [].makeIterator()
-        case .one(let element): return [element].makeIterator()
-        case .many(let elements): return elements.makeIterator()
-        }
-    }
-
-    /// Calls `body` on each element in order, without building an array for one element.
+    /// Calls `body` on each element in order.
     @inline(__always)
     package func forEach(_ body: (Element) throws -> Void) rethrows {
-        switch self {
-        case .empty: return
-        case .one(let element): try body(element)
-        case .many(let elements): for element in elements { try body(element) }
-        }
+        guard let first else { return }
+        try body(first)
+        for element in rest { try body(element) }
+    }
+
+    /// The elements as an array (for tests and reports, not the hot path).
+    package var elements: [Element] {
+        guard let first else { return [] }
+        return [first] + rest
     }
 }
 
 extension TinyList: Sendable where Element: Sendable {}
+
+extension TinyList: Sequence {
+    package func makeIterator() -> IndexingIterator<[Element]> {
+        elements.makeIterator()
+    }
+}
