@@ -3,8 +3,8 @@ import ConcBench
 import ConcProtocol
 
 /// `concctl bench-load` (hidden): sends pipelined no-ops to a running concd (ConcBench's
-/// `NoopLoad`) and prints the rate; scripts/profile.sh drives the daemon with it while callgrind
-/// counts instructions.
+/// `NoopLoad`) and prints the rate; scripts/profile.sh drives the daemon with it while perf samples
+/// it, and scripts/instructions.sh while callgrind counts its instructions.
 struct BenchLoad: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "bench-load", shouldDisplay: false)
 
