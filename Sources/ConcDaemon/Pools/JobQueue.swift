@@ -34,11 +34,7 @@ package final class JobQueue: @unchecked Sendable {
     package init(limit: Int) {
         self.storedLimit = limit
         pthread_mutex_init(mutex, nil)
-        var attributes = pthread_condattr_t()
-        pthread_condattr_init(&attributes)
-        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
-        pthread_cond_init(condition, &attributes)
-        pthread_condattr_destroy(&attributes)
+        pthread_cond_init(condition, nil)
     }
 
     deinit {
@@ -70,36 +66,23 @@ package final class JobQueue: @unchecked Sendable {
     package enum Next {
         /// A job to run.
         case job(Job)
-        /// The wait timed out with nothing to do.
+        /// `interrupt()` woke the thread with nothing to do: it should look at its pool's size.
         case idle
         /// The queue is closed and empty: the thread should stop.
         case closed
     }
 
-    /// Takes the oldest job, waiting up to `timeoutNanoseconds` (forever when nil).
-    package func next(timeoutNanoseconds: Int64? = nil) -> Next {
+    /// Takes the oldest job, waiting for one with no timeout: an idle thread costs no CPU.
+    package func next() -> Next {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
-        var deadline = timespec()
-        if let timeoutNanoseconds {
-            clock_gettime(CLOCK_MONOTONIC, &deadline)
-            let total = Int64(deadline.tv_nsec) + timeoutNanoseconds
-            deadline.tv_sec += Int(total / 1_000_000_000)
-            deadline.tv_nsec = Int(total % 1_000_000_000)
-        }
         let startGeneration = generation
         while head == jobs.count {
             if closed { return .closed }
             if generation != startGeneration { return .idle }
             waiting += 1
-            let result: Int32
-            if timeoutNanoseconds != nil {
-                result = pthread_cond_timedwait(condition, mutex, &deadline)
-            } else {
-                result = pthread_cond_wait(condition, mutex)
-            }
+            pthread_cond_wait(condition, mutex)
             waiting -= 1
-            if result == ETIMEDOUT && head == jobs.count { return closed ? .closed : .idle }
         }
         let job = jobs[head]!
         jobs[head] = nil

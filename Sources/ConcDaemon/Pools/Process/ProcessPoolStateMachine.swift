@@ -499,9 +499,6 @@ package struct ProcessPoolStateMachine<Connection: Sendable>: Sendable {
     /// Slots that have not stopped for good, retiring ones included.
     package var slotCount: Int { slots.count { $0 != nil } }
 
-    /// Jobs waiting in the pool's queue (not those sent ahead to a worker).
-    package var queueCount: Int { queue.count }
-
     /// Every job accepted and not yet answered: queued, running, sent ahead, or held until the
     /// worker it died on is reaped. Tests check that it never loses or invents one.
     package var jobsHeld: Int {
