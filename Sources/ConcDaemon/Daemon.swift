@@ -85,7 +85,10 @@ public final class Daemon: Sendable {
         var metricsServer: MetricsHTTPServer?
         if let address = configuration.metricsListen {
             do {
-                metricsServer = try await MetricsHTTPServer.bind(address: address, dispatcher: dispatcher, group: eventLoops, logger: logger)
+                metricsServer = try await MetricsHTTPServer.bind(
+                    address: address, dispatcher: dispatcher, group: eventLoops, limits: configuration.connectionLimits,
+                    logger: logger
+                )
                 metricsListener.withLock { $0 = metricsServer?.address }
             } catch {
                 for pool in pools { await pool.shutdown() }
@@ -95,7 +98,8 @@ public final class Daemon: Sendable {
         let server: ControlServer
         do {
             server = try await ControlServer.bind(
-                socketPath: configuration.socketPath, dispatcher: dispatcher, group: eventLoops, logger: logger
+                socketPath: configuration.socketPath, dispatcher: dispatcher, group: eventLoops,
+                limits: configuration.connectionLimits, logger: logger
             )
         } catch {
             for pool in pools { await pool.shutdown() }
@@ -112,6 +116,7 @@ public final class Daemon: Sendable {
             metrics,
             StatusReporter(dispatcher: dispatcher, notifier: notifier),
             ReloadHandler(daemon: self, hangups: hangups),
+            HeapTrimmer(),
         ]
         if let period = notifier.watchdogPeriod {
             reporters.append(Watchdog(dispatcher: dispatcher, notifier: notifier, period: period, logger: logger))

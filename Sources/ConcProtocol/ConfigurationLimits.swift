@@ -23,6 +23,12 @@ public enum ConfigurationLimits {
     public static let maxRSSMegabytes = 0...1_048_576
     /// Seconds between the journal's metrics records.
     public static let metricsIntervalSeconds = 0.1...86_400.0
+    /// KiB of replies a connection may leave unread before the daemon stops reading it.
+    public static let sendBufferKiB = 16...1_048_576
+    /// Seconds a connection may stay stalled (`connections.stall_timeout`) or a metrics connection idle.
+    public static let connectionSeconds = 0.1...86_400.0
+    /// Metrics connections open at once.
+    public static let metricsConnections = 1...65_536
 
     /// `range` as a person writes it: `0.1...86400`.
     public static func text(_ range: ClosedRange<Double>) -> String {

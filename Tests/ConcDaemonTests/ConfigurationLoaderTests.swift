@@ -42,6 +42,18 @@ import Testing
         #expect(configuration.logLevel == .debug)
     }
 
+    @Test func connectionLimitsAreRead() async throws {
+        let yaml = """
+            connections: {send_buffer_kib: 64, stall_timeout: 2.5}
+            metrics: {max_connections: 3, idle_timeout: 7}
+            """
+        let limits = try await withFile(yaml) { try await ConfigurationLoader(filePath: $0).load() }.connectionLimits
+        #expect(limits.sendBufferBytes == 64 * 1024)
+        #expect(limits.stallTimeoutSeconds == 2.5)
+        #expect(limits.metricsMaxConnections == 3)
+        #expect(limits.metricsIdleTimeoutSeconds == 7)
+    }
+
     @Test func flagsBeatEnvironmentWhichBeatsTheFile() async throws {
         setenv("CONCD_POOLS_THREAD_THREADS", "6", 1)
         setenv("CONCD_QUEUE_LIMIT", "12", 1)
@@ -64,6 +76,10 @@ import Testing
         ("queue_limit: 0", "queue_limit must be 1...10000000, got 0"),
         ("metrics: {interval: 0}", "metrics.interval must be 0.1...86400 seconds"),
         ("log: {level: loud}", "log.level must be one of"),
+        ("connections: {send_buffer_kib: 8}", "connections.send_buffer_kib must be 16...1048576, got 8"),
+        ("connections: {stall_timeout: 0}", "connections.stall_timeout must be 0.1...86400 seconds"),
+        ("metrics: {max_connections: 0}", "metrics.max_connections must be 1...65536, got 0"),
+        ("metrics: {idle_timeout: soon}", "metrics.idle_timeout must be a number of seconds, got 'soon'"),
         ("pools: [", "cannot read"),
         // Named pools.
         ("pools: {crunch: {workers: 2}}", "pools.crunch needs a model (process, thread, async)"),

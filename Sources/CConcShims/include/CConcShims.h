@@ -3,6 +3,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <malloc.h>
 
 /// Outcome of one blocking HTTP GET.
 typedef struct concd_http_result {

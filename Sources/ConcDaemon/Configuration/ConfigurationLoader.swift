@@ -139,9 +139,8 @@ public struct ConfigurationLoader: Sendable {
         func integer(_ key: String, _ range: ClosedRange<Int>, zeroMeansDefault: Bool = false) throws(Failure) -> Int? {
             try Self.integer(reader, key, range, zeroMeansDefault: zeroMeansDefault)
         }
-        func seconds(_ key: String) throws(Failure) -> Double? {
+        func seconds(_ key: String, _ range: ClosedRange<Double> = ConfigurationLimits.metricsIntervalSeconds) throws(Failure) -> Double? {
             if let value = reader.double(forKey: ConfigKey(key)) {
-                let range = ConfigurationLimits.metricsIntervalSeconds
                 guard range.contains(value) else {
                     throw Failure(description: "\(key) must be \(ConfigurationLimits.text(range)) seconds, got \(value)")
                 }
@@ -182,6 +181,12 @@ public struct ConfigurationLoader: Sendable {
         configuration.metricsIntervalSeconds = interval
         configuration.logLevel = logLevel
         configuration.metricsListen = try metricsListen(overrides.metricsListen ?? reader.string(forKey: "metrics.listen"))
+        var connectionLimits = ConnectionLimits()
+        if let kib = try integer("connections.send_buffer_kib", limits.sendBufferKiB) { connectionLimits.sendBufferBytes = kib * 1024 }
+        if let stall = try seconds("connections.stall_timeout", limits.connectionSeconds) { connectionLimits.stallTimeoutSeconds = stall }
+        if let most = try integer("metrics.max_connections", limits.metricsConnections) { connectionLimits.metricsMaxConnections = most }
+        if let idle = try seconds("metrics.idle_timeout", limits.connectionSeconds) { connectionLimits.metricsIdleTimeoutSeconds = idle }
+        configuration.connectionLimits = connectionLimits
         return configuration
     }
 }

@@ -36,6 +36,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var metricsToJournal: Bool = Journal.isStderrConnected
     /// Where to serve Prometheus metrics over HTTP (`GET /metrics`); `nil`, the default, serves none.
     public var metricsListen: ListenAddress?
+    /// What one client connection may cost: send buffer, stall timeout, metrics connections and idle time.
+    public var connectionLimits = ConnectionLimits()
     /// The pools the configuration names beside the built-in ones (`pools.NAME.model`), in its
     /// order. Default: none.
     public var namedPools: [PoolConfiguration] = []

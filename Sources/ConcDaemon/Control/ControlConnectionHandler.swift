@@ -12,7 +12,9 @@ import Synchronization
 /// a read burst (`channelReadComplete`) flushes what the burst produced without waiting for it. So a
 /// busy connection costs one write system call and one wake-up for many replies, not one each.
 /// The peer's credentials (SO_PEERCRED, which the kernel fixed at connect) are read only for admin
-/// requests, so other connections never pay for them.
+/// requests and for the log, so other connections never pay for them. A connection that sends bad
+/// frames is logged when the first is rejected and, if more followed, once more when it closes with
+/// their count: a fuzzer or a broken client costs two log lines, not one per frame.
 final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -23,6 +25,10 @@ final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
     /// Between a read burst's first `channelRead` and its `channelReadComplete`; written only on the
     /// event loop. A reply queued on the event loop then needs no flush task: the burst's end flushes it.
     private let inReadBurst = Atomic(false)
+    /// Requests this connection sent that could not be decoded; touched only on the event loop.
+    private let rejected = Atomic(0)
+    /// Who the peer is, read when its first request was rejected (the socket is gone by the close).
+    private let peer = Mutex<Logger.Metadata?>(nil)
 
     private struct Outbox {
         /// Encoded replies not yet handed to the channel.
@@ -44,10 +50,7 @@ final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
         do {
             request = try RequestCodec.decode(frame.readableBytesView)
         } catch {
-            logger.notice(
-                "rejected a request",
-                metadata: ["code": "\(error.error.code.rawValue)", "reason": "\(error.error.message)"]
-            )
+            noteRejected(error.error, channel: channel)
             send(.failure(id: error.id, error.error), on: channel)
             return
         }
@@ -71,9 +74,24 @@ final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
         context.fireChannelReadComplete()
     }
 
+    func channelInactive(context: ChannelHandlerContext) {
+        let count = rejected.load(ordering: .relaxed)
+        if count > 1 {
+            var metadata = peer.withLock { $0 } ?? [:]
+            metadata["rejected"] = "\(count)"
+            logger.notice("a connection that sent rejected requests closed", metadata: metadata)
+        }
+        context.fireChannelInactive()
+    }
+
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if let tooLarge = error as? FrameTooLargeError {
-            logger.notice("closing a connection that sent an oversized frame", metadata: ["limit": "\(tooLarge.limit)"])
+            let logger = logger
+            PeerIdentity.metadata(of: context.channel).whenSuccess { peer in
+                var metadata = peer
+                metadata["limit"] = "\(tooLarge.limit)"
+                logger.notice("closing a connection that sent an oversized frame", metadata: metadata)
+            }
             let reply = Reply.failure(
                 id: nil,
                 WireError(.frameTooLarge, "a frame is longer than \(tooLarge.limit) bytes; closing the connection")
@@ -90,6 +108,23 @@ final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
         } else {
             logger.debug("closing a connection after an error", metadata: ["error": "\(error)"])
             context.close(promise: nil)
+        }
+    }
+
+    /// Logs the first rejected request of this connection with who sent it; later ones at debug level.
+    private func noteRejected(_ error: WireError, channel: any Channel) {
+        let metadata: Logger.Metadata = ["code": "\(error.code.rawValue)", "reason": "\(error.message)"]
+        guard rejected.add(1, ordering: .relaxed).newValue == 1 else {
+            logger.debug("rejected a request", metadata: metadata)
+            return
+        }
+        let logger = logger
+        PeerIdentity.metadata(of: channel).whenSuccess { [self] who in
+            peer.withLock { $0 = who }
+            logger.notice(
+                "rejected a request; more from this connection are counted and logged when it closes",
+                metadata: metadata.merging(who) { _, new in new }
+            )
         }
     }
 

@@ -37,16 +37,23 @@ package final class ControlServer: Service {
 
     /// Takes the listening socket systemd passed (socket activation), or else binds `socketPath`
     /// (mode 0660), and starts accepting.
+    /// Each connection is read only while the replies it is owed stay under `limits.sendBufferBytes`
+    /// (NIO's `BackPressureHandler` over the write-buffer water marks), and is closed if they stay
+    /// above it for `limits.stallTimeoutSeconds`.
     package static func bind(
-        socketPath: String, dispatcher: Dispatcher, group: any EventLoopGroup, logger: Logger
+        socketPath: String, dispatcher: Dispatcher, group: any EventLoopGroup, limits: ConnectionLimits = .init(),
+        logger: Logger
     ) async throws -> ControlServer {
         let connections = OpenConnections()
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
+            .childChannelOption(.writeBufferWaterMark, value: limits.writeBufferWaterMark)
             .childChannelInitializer { channel in
                 connections.insert(channel)
                 return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandlers(
+                        BackPressureHandler(),
+                        StalledPeerHandler(timeout: limits.stallTimeout, logger: logger),
                         ByteToMessageHandler(LineFrameDecoder()),
                         ControlConnectionHandler(dispatcher: dispatcher, logger: logger)
                     )
@@ -140,6 +147,7 @@ final class OpenConnections: Sendable {
         channels.withLock { $0[key] = channel }
         channel.closeFuture.whenComplete { [self] _ in
             _ = channels.withLock { $0.removeValue(forKey: key) }
+            HeapTrimmer.noteClosed()
         }
     }
 

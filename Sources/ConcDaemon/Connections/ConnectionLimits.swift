@@ -1,0 +1,34 @@
+import NIOCore
+
+/// What one client connection may cost the daemon, on the control socket and the metrics listener.
+/// Every key is documented in etc/concd/concd.yaml and docs/operations.md.
+public struct ConnectionLimits: Sendable, Equatable {
+    /// Bytes of replies the daemon may owe a peer that does not read before it stops reading that
+    /// peer's requests (NIO's write-buffer high-water mark); it reads again once they fall under a
+    /// quarter of this. `connections.send_buffer_kib`; default 256 KiB.
+    public var sendBufferBytes: Int = 256 * 1024
+    /// Seconds a peer may leave the daemon's replies unread above `sendBufferBytes` before it is
+    /// disconnected, logged once with who it was. `connections.stall_timeout`; default 60.
+    public var stallTimeoutSeconds: Double = 60
+    /// Metrics connections open at once; the next one is answered 503 and closed.
+    /// `metrics.max_connections`; default 64.
+    public var metricsMaxConnections: Int = 64
+    /// Seconds a metrics connection may send nothing before it is closed (a half-sent request
+    /// included). `metrics.idle_timeout`; default 60.
+    public var metricsIdleTimeoutSeconds: Double = 60
+
+    /// The longest request line plus headers the metrics listener reads (431 above it); a header
+    /// field alone may have half of it. Prometheus sends a few hundred bytes.
+    public static let metricsHeaderBytes = 16 * 1024
+
+    /// The defaults above.
+    public init() {}
+
+    /// The low and high marks NIO turns the channel unwritable and writable again at.
+    var writeBufferWaterMark: ChannelOptions.Types.WriteBufferWaterMark {
+        .init(low: sendBufferBytes / 4, high: sendBufferBytes)
+    }
+
+    var stallTimeout: TimeAmount { .nanoseconds(Int64(stallTimeoutSeconds * 1e9)) }
+    var metricsIdleTimeout: TimeAmount { .nanoseconds(Int64(metricsIdleTimeoutSeconds * 1e9)) }
+}
