@@ -9,6 +9,13 @@ import Synchronization
 /// `Content-Type: text/plain; version=0.0.4`; any other path is 404 and any other method 405.
 /// Off unless `metrics.listen` is set. It binds before the daemon reports ready, so a taken port
 /// stops the start with a clear error, and it closes on graceful shutdown.
+///
+/// It is often opened beyond loopback, so what a connection may cost is bounded (`ConnectionLimits`):
+/// at most `metricsMaxConnections` at once (the next is answered 503), request line and headers of
+/// at most `metricsHeaderBytes` (431), no request body (413), one request answered at a time and
+/// the next only once the peer has read the previous answer down to the send buffer's low mark,
+/// reads paused meanwhile; a connection idle for `metricsIdleTimeoutSeconds` or stalled for
+/// `stallTimeoutSeconds` is closed. A scraper that behaves meets none of these.
 package final class MetricsHTTPServer: Service {
     private let channel: any Channel
     private let logger: Logger
@@ -23,15 +30,38 @@ package final class MetricsHTTPServer: Service {
 
     /// Binds `address` and starts serving `dispatcher`'s metrics.
     package static func bind(
-        address: ListenAddress, dispatcher: Dispatcher, group: any EventLoopGroup, logger: Logger
+        address: ListenAddress, dispatcher: Dispatcher, group: any EventLoopGroup, limits: ConnectionLimits = .init(),
+        logger: Logger
     ) async throws -> MetricsHTTPServer {
+        let open = OpenCount(limit: limits.metricsMaxConnections, logger: logger)
+        let decoderLimits = {
+            var limits = NIOHTTPDecoderLimitConfiguration()
+            limits.maxHeaderListSize = ConnectionLimits.metricsHeaderBytes
+            limits.maxHeaderFieldSize = ConnectionLimits.metricsHeaderBytes / 2
+            limits.maxHeaderFieldCount = 100
+            return limits
+        }()
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 128)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.writeBufferWaterMark, value: limits.writeBufferWaterMark)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                    try channel.pipeline.syncOperations.addHandler(MetricsRequestHandler(dispatcher: dispatcher))
+                    let pipeline = channel.pipeline.syncOperations
+                    guard open.admit(channel) else {
+                        try pipeline.addHandler(RefusingHandler())
+                        return
+                    }
+                    try pipeline.addHandlers(
+                        BackPressureHandler(),
+                        IdleStateHandler(readTimeout: limits.metricsIdleTimeout),
+                        StalledPeerHandler(timeout: limits.stallTimeout, logger: logger)
+                    )
+                    try pipeline.configureHTTPServerPipeline(
+                        withErrorHandling: false, withEncoderConfiguration: .init(),
+                        withDecoderLimitConfiguration: decoderLimits
+                    )
+                    try pipeline.addHandler(MetricsRequestHandler(dispatcher: dispatcher, logger: logger))
                 }
             }
             .bind(host: address.host, port: address.port)
@@ -47,9 +77,73 @@ package final class MetricsHTTPServer: Service {
     }
 }
 
-/// Answers one HTTP request at a time on a connection; the exposition is rendered when the request
-/// has been read in full.
-final class MetricsRequestHandler: ChannelInboundHandler, Sendable {
+/// Counts the metrics connections open now and admits one only under the limit; refusals are
+/// logged at most once a second, with how many there were since the last line.
+private final class OpenCount: Sendable {
+    private struct State {
+        var open = 0
+        var refusedSinceLog = 0
+        var lastLog: ContinuousClock.Instant?
+    }
+
+    private let limit: Int
+    private let logger: Logger
+    private let state = Mutex(State())
+
+    init(limit: Int, logger: Logger) {
+        self.limit = limit
+        self.logger = logger
+    }
+
+    /// Whether `channel` may be served; if so it is counted until it closes.
+    func admit(_ channel: any Channel) -> Bool {
+        let now = ContinuousClock.now
+        let (admitted, refusedToLog) = state.withLock { state -> (Bool, Int?) in
+            guard state.open >= limit else {
+                state.open += 1
+                return (true, nil)
+            }
+            state.refusedSinceLog += 1
+            if let last = state.lastLog, now - last < .seconds(1) { return (false, nil) }
+            state.lastLog = now
+            defer { state.refusedSinceLog = 0 }
+            return (false, state.refusedSinceLog)
+        }
+        if admitted {
+            channel.closeFuture.whenComplete { [self] _ in
+                state.withLock { $0.open -= 1 }
+                HeapTrimmer.noteClosed()
+            }
+        } else if let refusedToLog {
+            logger.notice(
+                "refusing metrics connections: too many open",
+                metadata: [
+                    "peer": "\(channel.remoteAddress.map { "\($0)" } ?? "unknown")", "limit": "\(limit)",
+                    "refused": "\(refusedToLog)",
+                ]
+            )
+        }
+        return admitted
+    }
+}
+
+/// Answers a connection over the limit with 503 and closes it.
+private final class RefusingHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+
+    func channelActive(context: ChannelHandlerContext) {
+        let text = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
+        let channel = context.channel
+        channel.writeAndFlush(channel.allocator.buffer(string: text)).whenComplete { _ in channel.close(promise: nil) }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
+}
+
+/// Answers the HTTP requests of one connection one at a time; the exposition is rendered when a
+/// request has been read in full and the peer has read the previous answer (the channel is writable):
+/// a client that pipelines requests without reading gets no more than one answer past the send buffer.
+final class MetricsRequestHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
@@ -57,22 +151,108 @@ final class MetricsRequestHandler: ChannelInboundHandler, Sendable {
     static let contentType = "text/plain; version=0.0.4; charset=utf-8"
 
     private let dispatcher: Dispatcher
-    private let head = Mutex<HTTPRequestHead?>(nil)
+    private let logger: Logger
+    /// The request being read.
+    private var head: HTTPRequestHead?
+    /// A request read in full whose answer waits for the peer to read the previous ones.
+    private var waiting: HTTPRequestHead?
+    /// Set once the connection is being closed after an error: nothing more is read or answered.
+    private var closing = false
 
-    init(dispatcher: Dispatcher) {
+    init(dispatcher: Dispatcher, logger: Logger) {
         self.dispatcher = dispatcher
+        self.logger = logger
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !closing else { return }
         switch Self.unwrapInboundIn(data) {
         case .head(let request):
-            head.withLock { $0 = request }
+            head = request
         case .body:
-            break
+            refuse(.payloadTooLarge, "the metrics endpoint takes no request body", context: context)
         case .end:
-            guard let request = head.withLock({ $0 }) else { return }
+            guard let request = head else { return }
+            head = nil
+            if context.channel.isWritable {
+                respond(to: request, context: context)
+            } else {
+                waiting = request
+            }
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable, let request = waiting {
+            waiting = nil
             respond(to: request, context: context)
         }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard !closing else { return }
+        // A peer that left mid-request cannot be answered, and vanishing is not worth a log line each.
+        if let parse = error as? HTTPParserError, parse != .invalidEOFState, context.channel.isActive {
+            if case .headerOverflow = parse {
+                refuse(
+                    .requestHeaderFieldsTooLarge,
+                    "request line and headers are limited to \(ConnectionLimits.metricsHeaderBytes) bytes",
+                    context: context
+                )
+            } else {
+                refuse(.badRequest, "not an HTTP/1 request (\(parse))", context: context)
+            }
+            return
+        }
+        logger.debug("closing a metrics connection after an error", metadata: ["error": "\(error)"])
+        context.close(promise: nil)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read else {
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+        let logger = logger
+        let halfRead = head != nil
+        PeerIdentity.metadata(of: context.channel).whenSuccess { peer in
+            logger.info(
+                halfRead ? "closing a metrics connection that stopped mid-request" : "closing an idle metrics connection",
+                metadata: peer
+            )
+        }
+        closing = true
+        context.close(promise: nil)
+    }
+
+    /// Answers `status` with `reason` and closes the connection, logged once with the peer.
+    private func refuse(_ status: HTTPResponseStatus, _ reason: String, context: ChannelHandlerContext) {
+        closing = true
+        let logger = logger
+        PeerIdentity.metadata(of: context.channel).whenSuccess { peer in
+            var metadata = peer
+            metadata["status"] = "\(status.code)"
+            metadata["reason"] = "\(reason)"
+            logger.notice("refused a metrics request and closed the connection", metadata: metadata)
+        }
+        var headers = HTTPHeaders()
+        let body = reason + "\n"
+        headers.add(name: "Content-Type", value: "text/plain; charset=utf-8")
+        headers.add(name: "Content-Length", value: String(body.utf8.count))
+        headers.add(name: "Connection", value: "close")
+        let channel = context.channel
+        var bytes = channel.allocator.buffer(capacity: 256)
+        bytes.writeString("HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\n")
+        for (name, value) in headers { bytes.writeString("\(name): \(value)\r\n") }
+        bytes.writeString("\r\n" + body)
+        // Written below the HTTP handlers, as bytes: the pipelining helper would hold an answer
+        // given before the request ended, and this request may never end.
+        guard let below = try? channel.pipeline.syncOperations.context(handlerType: StalledPeerHandler.self) else {
+            context.close(promise: nil)
+            return
+        }
+        below.writeAndFlush(NIOAny(bytes)).whenComplete { _ in channel.close(promise: nil) }
     }
 
     private func respond(to request: HTTPRequestHead, context: ChannelHandlerContext) {
