@@ -19,7 +19,7 @@ struct Concctl: AsyncParsableCommand {
             """,
         subcommands: [
             Submit.self, Status.self, Top.self, Compare.self, Metrics.self, Ping.self, Bench.self, Resize.self,
-            Reload.self, Shutdown.self, KillWorker.self, BenchEcho.self, BenchLoad.self,
+            Reload.self, Shutdown.self, KillWorker.self, BenchEcho.self, BenchLoad.self, BenchSoak.self,
         ]
     )
 
