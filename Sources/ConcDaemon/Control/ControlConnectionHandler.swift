@@ -71,7 +71,7 @@ final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
             return outbox.pending
         }
         if let pending { context.writeAndFlush(Self.wrapOutboundOut(pending), promise: nil) }
-        context.fireChannelReadComplete()
+        // Not forwarded: the handler after this one (SlowReaderHandler) has no use for it.
     }
 
     func channelInactive(context: ChannelHandlerContext) {

@@ -38,8 +38,8 @@ package final class ControlServer: Service {
     /// Takes the listening socket systemd passed (socket activation), or else binds `socketPath`
     /// (mode 0660), and starts accepting.
     /// Each connection is read only while the replies it is owed stay under `limits.sendBufferBytes`
-    /// (NIO's `BackPressureHandler` over the write-buffer water marks), and is closed if they stay
-    /// above it for `limits.stallTimeoutSeconds`.
+    /// (the write-buffer water marks and `autoRead`, by `SlowReaderHandler`), and is closed if they
+    /// stay above it for `limits.stallTimeoutSeconds`.
     package static func bind(
         socketPath: String, dispatcher: Dispatcher, group: any EventLoopGroup, limits: ConnectionLimits = .init(),
         logger: Logger
@@ -52,10 +52,9 @@ package final class ControlServer: Service {
                 connections.insert(channel)
                 return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandlers(
-                        BackPressureHandler(),
-                        StalledPeerHandler(timeout: limits.stallTimeout, logger: logger),
                         ByteToMessageHandler(LineFrameDecoder()),
-                        ControlConnectionHandler(dispatcher: dispatcher, logger: logger)
+                        ControlConnectionHandler(dispatcher: dispatcher, logger: logger),
+                        SlowReaderHandler(timeout: limits.stallTimeout, logger: logger)
                     )
                 }
             }

@@ -14,7 +14,7 @@ import Synchronization
 /// at most `metricsMaxConnections` at once (the next is answered 503), request line and headers of
 /// at most `metricsHeaderBytes` (431), no request body (413), one request answered at a time and
 /// the next only once the peer has read the previous answer down to the send buffer's low mark,
-/// reads paused meanwhile; a connection idle for `metricsIdleTimeoutSeconds` or stalled for
+/// reads turned off meanwhile (`SlowReaderHandler`); a connection idle for `metricsIdleTimeoutSeconds` or stalled for
 /// `stallTimeoutSeconds` is closed. A scraper that behaves meets none of these.
 package final class MetricsHTTPServer: Service {
     private let channel: any Channel
@@ -52,16 +52,15 @@ package final class MetricsHTTPServer: Service {
                         try pipeline.addHandler(RefusingHandler())
                         return
                     }
-                    try pipeline.addHandlers(
-                        BackPressureHandler(),
-                        IdleStateHandler(readTimeout: limits.metricsIdleTimeout),
-                        StalledPeerHandler(timeout: limits.stallTimeout, logger: logger)
-                    )
+                    try pipeline.addHandler(IdleStateHandler(readTimeout: limits.metricsIdleTimeout))
                     try pipeline.configureHTTPServerPipeline(
                         withErrorHandling: false, withEncoderConfiguration: .init(),
                         withDecoderLimitConfiguration: decoderLimits
                     )
-                    try pipeline.addHandler(MetricsRequestHandler(dispatcher: dispatcher, logger: logger))
+                    try pipeline.addHandlers(
+                        MetricsRequestHandler(dispatcher: dispatcher, logger: logger),
+                        SlowReaderHandler(timeout: limits.stallTimeout, logger: logger)
+                    )
                 }
             }
             .bind(host: address.host, port: address.port)
@@ -248,7 +247,7 @@ final class MetricsRequestHandler: ChannelInboundHandler {
         bytes.writeString("\r\n" + body)
         // Written below the HTTP handlers, as bytes: the pipelining helper would hold an answer
         // given before the request ended, and this request may never end.
-        guard let below = try? channel.pipeline.syncOperations.context(handlerType: StalledPeerHandler.self) else {
+        guard let below = try? channel.pipeline.syncOperations.context(handlerType: IdleStateHandler.self) else {
             context.close(promise: nil)
             return
         }

@@ -1,12 +1,16 @@
 import Logging
 import NIOCore
 
-/// Disconnects a peer that leaves the daemon's replies unread: once the channel turns unwritable
-/// (the replies it owes passed the high-water mark, and NIO's `BackPressureHandler` in front has
-/// stopped reading the peer's requests), a timer starts; catching up under the low mark stops it,
-/// and if it fires the connection is closed with one log line naming the peer. Until then the
-/// peer costs at most the high-water mark plus what one read of its requests produces.
-final class StalledPeerHandler: ChannelInboundHandler, RemovableChannelHandler {
+/// Backpressure for a peer that does not read its replies. When the channel turns unwritable (the
+/// replies the daemon owes it passed the write-buffer high-water mark, `connections.send_buffer_kib`)
+/// reading that peer's requests is turned off (NIO's `autoRead`), so it cannot make the daemon
+/// owe it more than the mark plus the replies to one read; when it has caught up under the low
+/// mark reading is turned on again. A peer that stays unwritable for the stall timeout is closed,
+/// with one log line naming it.
+///
+/// It goes last in the pipeline: only the events the handlers before it forward reach it
+/// (writability changes and the close), so it adds nothing to a request's path.
+final class SlowReaderHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = NIOAny
 
     private let timeout: TimeAmount
@@ -19,12 +23,13 @@ final class StalledPeerHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable {
+        let writable = context.channel.isWritable
+        try? context.channel.syncOptions?.setOption(.autoRead, value: writable)
+        if writable {
             timer?.cancel()
             timer = nil
         } else if timer == nil {
-            let loop = context.eventLoop.assumeIsolated()
-            timer = loop.scheduleTask(in: timeout) { [self] in giveUp(context: context) }
+            timer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in giveUp(context: context) }
         }
         context.fireChannelWritabilityChanged()
     }
