@@ -24,7 +24,8 @@ extension BinaryLevelTests {
                     for id in 0..<flood.count {
                         frames += Array(#"{"id":\#(id),"op":"submit","kind":"sleep","ms":500,"pool":"\#(flood.pool)"}"#.utf8) + [10]
                     }
-                    connection.send(frames)
+                    let sent = connection.sendInBackground(frames)
+                    defer { sent.wait() }
                     var ok = 0
                     var busy = 0
                     var other: [String] = []

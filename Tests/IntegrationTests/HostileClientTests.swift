@@ -9,7 +9,7 @@ extension BinaryLevelTests {
     /// clients run for 60 s each in `make soak`, whose figures are in docs/reliability.md.)
     @Suite struct HostileClientTests {
         /// The daemon gives up on stalled and idle connections after this long.
-        static let giveUp = 1.5
+        static let giveUp = 3.0
 
         @Test(arguments: HostileKind.allCases)
         func theDaemonStaysBoundedAndServesOthers(_ kind: HostileKind) async throws {
@@ -39,6 +39,11 @@ extension BinaryLevelTests {
                 #expect(disconnects >= hostile.closedByDaemon && disconnects <= hostile.closedByDaemon + 1, "\(context)")
                 let peer = kind == .controlNonReader ? "peer_uid=" : "peer=[IPv4]127.0.0.1"
                 #expect(lines.allSatisfy { $0.contains(peer) }, "\(context)")
+                if kind == .controlNonReader {
+                    // What the sockets' buffers hold plus one read: reading stopped. (Read on,
+                    // the daemon took about 250 KB a second from this client.)
+                    #expect(hostile.mostBytesOnOneConnection < 512 * 1024, "\(context)")
+                }
             case .endlessHeader:
                 // Every connection was answered 431 and closed after a bounded header.
                 #expect(hostile.closedByDaemon >= 1 && hostile.statuses[431] == hostile.closedByDaemon, "\(context)")

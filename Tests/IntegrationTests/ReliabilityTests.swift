@@ -102,7 +102,8 @@ extension BinaryLevelTests {
                     let retries = id % 2 == 1 ? #","retries":3"# : ""
                     frames += Array(#"{"id":\#(id),"op":"submit","kind":"cpu","n":1000000,"pool":"process"\#(retries)}"#.utf8) + [10]
                 }
-                connection.send(frames)
+                let sent = connection.sendInBackground(frames)
+                defer { sent.wait() }
                 let control = try RawConnection(path: daemon.socketPath)
                 var killed: [Int32] = []
                 let started = Date()

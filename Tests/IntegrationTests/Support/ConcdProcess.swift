@@ -141,6 +141,26 @@ final class RawConnection {
         }
     }
 
+    /// Sends `bytes` from a thread of its own, so that the caller can read the replies meanwhile:
+    /// concd stops reading a client that leaves more than `connections.send_buffer_kib` of replies
+    /// unread, so a client that writes a flood before it reads anything would wait forever.
+    /// Signals the returned semaphore when all is sent.
+    func sendInBackground(_ bytes: [UInt8]) -> DispatchSemaphore {
+        let descriptor = descriptor
+        let sent = DispatchSemaphore(value: 0)
+        let writer = Thread {
+            var offset = 0
+            while offset < bytes.count {
+                let count = bytes[offset...].withUnsafeBytes { Glibc.send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                if count <= 0 { break }
+                offset += count
+            }
+            sent.signal()
+        }
+        writer.start()
+        return sent
+    }
+
     /// The next line, or nil when the daemon closed the connection or `seconds` passed.
     func readLine(seconds: Double = 10) -> String? {
         let deadline = Date().addingTimeInterval(seconds)
