@@ -24,7 +24,7 @@ SWIFT_BUILD_FLAGS ?= -c release --static-swift-stdlib --scratch-path $(STATIC_SC
 # Where the release binaries are; the demo runs them and `make install` copies them from here.
 BUILDDIR ?= $(STATIC_SCRATCH)/release
 
-.PHONY: all deps build demo test test-e2e bench bench-micro profile instructions completions man install uninstall clean
+.PHONY: all deps build demo test test-e2e bench bench-micro soak profile instructions completions man install uninstall clean
 
 all: build
 
@@ -48,6 +48,11 @@ test: deps
 	$(SWIFT) test -c release --skip-build
 	$(MAKE) --no-print-directory build
 	E2E_BUILDDIR=$(abspath $(BUILDDIR)) Tests/e2e/systemd-e2e.sh
+
+# Each hostile client for 60 s against a daemon of its own while a good client checks its answers:
+# memory, answers and p50 ratios, the table in docs/reliability.md (scripts/soak.sh; ~8 minutes).
+soak: build
+	BIN=$(BUILDDIR) scripts/soak.sh
 
 # Measures concd against floors taken in the same run (a raw AF_UNIX echo, the loop in C), then
 # runs the micro-benchmarks of the hot paths.
