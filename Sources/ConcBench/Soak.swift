@@ -117,6 +117,8 @@ package struct Soak: Sendable {
         }
         result.afterKiB = now
         result.daemonAlive = daemon.process.isRunning
+        // The lines written when the attacker's last connections closed.
+        Thread.sleep(forTimeInterval: 0.5)
         let log = daemon.log
         result.log = log
         result.giveUpLines = String(log.utf8.dropFirst(logBefore))
