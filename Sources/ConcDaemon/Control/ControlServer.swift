@@ -19,6 +19,8 @@ package final class ControlServer: Service {
     private let logger: Logger
     private let channel: any Channel
     private let connections: OpenConnections
+    /// When the listening socket stopped accepting.
+    private let stoppedAccepting = Mutex<ContinuousClock.Instant?>(nil)
     /// Whether systemd passed the socket (it then owns the path and keeps listening across restarts).
     let isSocketActivated: Bool
 
@@ -98,6 +100,7 @@ package final class ControlServer: Service {
         dispatcher.stopAccepting()
         logger.info("control socket closing; in-flight tasks will still be answered")
         try? await channel.close()
+        stoppedAccepting.withLock { $0 = .now }
         // A socket systemd passed stays systemd's: it keeps listening (and queueing) while concd restarts.
         if !isSocketActivated { unlink(socketPath) }
     }
@@ -105,9 +108,18 @@ package final class ControlServer: Service {
     /// Ends every open connection once the replies already written to it are sent: the last step of
     /// a shutdown, after the pools have drained, so that no accepted task loses its answer when the
     /// process exits. Gives up on a client that does not read within `timeout`.
-    package func finishConnections(timeout: TimeAmount = .seconds(5)) async {
+    ///
+    /// Not before `grace` has passed since the socket stopped accepting: a client accepted just
+    /// before then may not have sent its request yet, and closing on it unread would leave it
+    /// unable to tell whether its task ran; within the grace its request is read and answered
+    /// `shutting_down`, which it can safely send again. (With nothing to drain, the pools finish
+    /// within a millisecond, and the e2e restart test saw one such client in about 400.)
+    package func finishConnections(timeout: TimeAmount = .seconds(5), grace: Duration = .milliseconds(250)) async {
         let open = connections.all()
         guard !open.isEmpty else { return }
+        if let stopped = stoppedAccepting.withLock({ $0 }) {
+            try? await Task.sleep(until: stopped + grace, clock: .continuous)
+        }
         logger.debug("closing client connections", metadata: ["connections": "\(open.count)"])
         await withTaskGroup(of: Void.self) { group in
             for connection in open {
