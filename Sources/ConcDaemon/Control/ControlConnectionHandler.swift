@@ -37,8 +37,11 @@ final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
         var scheduled = false
     }
 
-    init(dispatcher: Dispatcher, logger: Logger) {
+    private let log: ControlConnectionLog
+
+    init(dispatcher: Dispatcher, log: ControlConnectionLog, logger: Logger) {
         self.dispatcher = dispatcher
+        self.log = log
         self.logger = logger
     }
 
@@ -79,7 +82,7 @@ final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
         if count > 1 {
             var metadata = peer.withLock { $0 } ?? [:]
             metadata["rejected"] = "\(count)"
-            logger.notice("a connection that sent rejected requests closed", metadata: metadata)
+            log.rejectingCloses.log(metadata, peer: metadata.peerName)
         }
         context.fireChannelInactive()
     }
@@ -118,13 +121,10 @@ final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
             logger.debug("rejected a request", metadata: metadata)
             return
         }
-        let logger = logger
+        let firstRejections = log.firstRejections
         PeerIdentity.metadata(of: channel).whenSuccess { [self] who in
             peer.withLock { $0 = who }
-            logger.notice(
-                "rejected a request; more from this connection are counted and logged when it closes",
-                metadata: metadata.merging(who) { _, new in new }
-            )
+            firstRejections.log(metadata.merging(who) { _, new in new }, peer: who.peerName)
         }
     }
 
@@ -158,5 +158,30 @@ final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
     private static func append(_ reply: Reply, to buffer: inout ByteBuffer) {
         buffer.writeBytes(ReplyCodec.encode(reply))
         buffer.writeInteger(UInt8(ascii: "\n"))
+    }
+}
+
+/// The control socket's throttled log lines (`LogThrottle`): a connection's first rejected request,
+/// and its close after more.
+final class ControlConnectionLog: Sendable {
+    let firstRejections: LogThrottle
+    let rejectingCloses: LogThrottle
+
+    init(logger: Logger) {
+        firstRejections = LogThrottle(
+            message: "rejected a request; more from this connection are counted and logged when it closes",
+            summary: "rejected requests on more connections (counted, not each logged)",
+            logger: logger
+        )
+        rejectingCloses = LogThrottle(
+            message: "a connection that sent rejected requests closed",
+            summary: "more connections that sent rejected requests closed (counted, not each logged)",
+            logger: logger
+        )
+    }
+
+    func flush() {
+        firstRejections.flush()
+        rejectingCloses.flush()
     }
 }

@@ -19,6 +19,7 @@ package final class ControlServer: Service {
     private let logger: Logger
     private let channel: any Channel
     private let connections: OpenConnections
+    private let log: ControlConnectionLog
     /// When the listening socket stopped accepting.
     private let stoppedAccepting = Mutex<ContinuousClock.Instant?>(nil)
     /// Whether systemd passed the socket (it then owns the path and keeps listening across restarts).
@@ -26,9 +27,10 @@ package final class ControlServer: Service {
 
     private init(
         socketPath: String, dispatcher: Dispatcher, group: any EventLoopGroup, logger: Logger, channel: any Channel,
-        connections: OpenConnections, isSocketActivated: Bool
+        connections: OpenConnections, log: ControlConnectionLog, isSocketActivated: Bool
     ) {
         self.connections = connections
+        self.log = log
         self.socketPath = socketPath
         self.dispatcher = dispatcher
         self.group = group
@@ -47,6 +49,7 @@ package final class ControlServer: Service {
         logger: Logger
     ) async throws -> ControlServer {
         let connections = OpenConnections()
+        let log = ControlConnectionLog(logger: logger)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .childChannelOption(.writeBufferWaterMark, value: limits.writeBufferWaterMark)
@@ -55,7 +58,7 @@ package final class ControlServer: Service {
                 return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandlers(
                         ByteToMessageHandler(LineFrameDecoder()),
-                        ControlConnectionHandler(dispatcher: dispatcher, logger: logger),
+                        ControlConnectionHandler(dispatcher: dispatcher, log: log, logger: logger),
                         SlowReaderHandler(timeout: limits.stallTimeout, logger: logger)
                     )
                 }
@@ -65,7 +68,7 @@ package final class ControlServer: Service {
             logger.info("listening on the socket systemd passed", metadata: ["socket": "\(socketPath)", "fd": "\(descriptor)"])
             return ControlServer(
                 socketPath: socketPath, dispatcher: dispatcher, group: group, logger: logger, channel: channel,
-                connections: connections, isSocketActivated: true
+                connections: connections, log: log, isSocketActivated: true
             )
         }
         let address: UnixSocketAddress
@@ -91,12 +94,18 @@ package final class ControlServer: Service {
         logger.info("listening", metadata: ["socket": "\(socketPath)"])
         return ControlServer(
             socketPath: socketPath, dispatcher: dispatcher, group: group, logger: logger, channel: channel,
-            connections: connections, isSocketActivated: false
+            connections: connections, log: log, isSocketActivated: false
         )
     }
 
     package func run() async throws {
-        try? await gracefulShutdown()
+        try? await cancelWhenGracefulShutdown { [log] in
+            while !Task.isCancelled {
+                try await Task.sleep(for: .seconds(1))
+                log.flush()
+            }
+        }
+        log.flush()
         dispatcher.stopAccepting()
         logger.info("control socket closing; in-flight tasks will still be answered")
         try? await channel.close()

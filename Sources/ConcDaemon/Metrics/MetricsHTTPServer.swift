@@ -19,12 +19,14 @@ import Synchronization
 package final class MetricsHTTPServer: Service {
     private let channel: any Channel
     private let logger: Logger
+    private let log: MetricsConnectionLog
     /// The address it actually listens on (the port filled in when 0 was asked for).
     package let address: ListenAddress
 
-    private init(channel: any Channel, address: ListenAddress, logger: Logger) {
+    private init(channel: any Channel, address: ListenAddress, log: MetricsConnectionLog, logger: Logger) {
         self.channel = channel
         self.address = address
+        self.log = log
         self.logger = logger
     }
 
@@ -34,6 +36,7 @@ package final class MetricsHTTPServer: Service {
         logger: Logger
     ) async throws -> MetricsHTTPServer {
         let open = OpenCount(limit: limits.metricsMaxConnections, logger: logger)
+        let log = MetricsConnectionLog(logger: logger)
         let decoderLimits = {
             var limits = NIOHTTPDecoderLimitConfiguration()
             limits.maxHeaderListSize = ConnectionLimits.metricsHeaderBytes
@@ -58,7 +61,7 @@ package final class MetricsHTTPServer: Service {
                         withDecoderLimitConfiguration: decoderLimits
                     )
                     try pipeline.addHandlers(
-                        MetricsRequestHandler(dispatcher: dispatcher, logger: logger),
+                        MetricsRequestHandler(dispatcher: dispatcher, log: log, logger: logger),
                         SlowReaderHandler(timeout: limits.stallTimeout, logger: logger)
                     )
                 }
@@ -67,12 +70,42 @@ package final class MetricsHTTPServer: Service {
             .get()
         let bound = ListenAddress(host: address.host, port: channel.localAddress?.port ?? address.port)
         logger.info("serving Prometheus metrics", metadata: ["metrics_listen": "\(bound)", "path": "/metrics"])
-        return MetricsHTTPServer(channel: channel, address: bound, logger: logger)
+        return MetricsHTTPServer(channel: channel, address: bound, log: log, logger: logger)
     }
 
     package func run() async throws {
-        try? await gracefulShutdown()
+        try? await cancelWhenGracefulShutdown { [log] in
+            while !Task.isCancelled {
+                try await Task.sleep(for: .seconds(1))
+                log.flush()
+            }
+        }
+        log.flush()
         try? await channel.close()
+    }
+}
+
+/// The listener's two kinds of give-up lines, each throttled (`LogThrottle`).
+final class MetricsConnectionLog: Sendable {
+    let refusals: LogThrottle
+    let idleCloses: LogThrottle
+
+    init(logger: Logger) {
+        refusals = LogThrottle(
+            message: "refused a metrics request and closed the connection",
+            summary: "refused more metrics requests and closed their connections (counted, not each logged)",
+            logger: logger
+        )
+        idleCloses = LogThrottle(
+            message: "closing an idle metrics connection",
+            summary: "closed more idle metrics connections (counted, not each logged)",
+            logger: logger
+        )
+    }
+
+    func flush() {
+        refusals.flush()
+        idleCloses.flush()
     }
 }
 
@@ -150,6 +183,7 @@ final class MetricsRequestHandler: ChannelInboundHandler {
     static let contentType = "text/plain; version=0.0.4; charset=utf-8"
 
     private let dispatcher: Dispatcher
+    private let log: MetricsConnectionLog
     private let logger: Logger
     /// The request being read.
     private var head: HTTPRequestHead?
@@ -158,8 +192,9 @@ final class MetricsRequestHandler: ChannelInboundHandler {
     /// Set once the connection is being closed after an error: nothing more is read or answered.
     private var closing = false
 
-    init(dispatcher: Dispatcher, logger: Logger) {
+    init(dispatcher: Dispatcher, log: MetricsConnectionLog, logger: Logger) {
         self.dispatcher = dispatcher
+        self.log = log
         self.logger = logger
     }
 
@@ -213,13 +248,12 @@ final class MetricsRequestHandler: ChannelInboundHandler {
             context.fireUserInboundEventTriggered(event)
             return
         }
-        let logger = logger
+        let idleCloses = log.idleCloses
         let halfRead = head != nil
         PeerIdentity.metadata(of: context.channel).whenSuccess { peer in
-            logger.info(
-                halfRead ? "closing a metrics connection that stopped mid-request" : "closing an idle metrics connection",
-                metadata: peer
-            )
+            var metadata = peer
+            metadata["mid_request"] = "\(halfRead)"
+            idleCloses.log(metadata, peer: peer.peerName)
         }
         closing = true
         context.close(promise: nil)
@@ -228,12 +262,12 @@ final class MetricsRequestHandler: ChannelInboundHandler {
     /// Answers `status` with `reason` and closes the connection, logged once with the peer.
     private func refuse(_ status: HTTPResponseStatus, _ reason: String, context: ChannelHandlerContext) {
         closing = true
-        let logger = logger
+        let refusals = log.refusals
         PeerIdentity.metadata(of: context.channel).whenSuccess { peer in
             var metadata = peer
             metadata["status"] = "\(status.code)"
             metadata["reason"] = "\(reason)"
-            logger.notice("refused a metrics request and closed the connection", metadata: metadata)
+            refusals.log(metadata, peer: peer.peerName)
         }
         var headers = HTTPHeaders()
         let body = reason + "\n"

@@ -1,0 +1,84 @@
+import Logging
+import Synchronization
+
+/// Keeps a flood of bad connections from becoming a flood of log lines (journald's own rate limit
+/// would then drop the daemon's other messages too): up to `perSecond` lines a second for one kind
+/// of event are written as they happen, each naming its peer; past that, events are counted with
+/// up to five of their peers and written as one line when the second is over. Nothing is dropped
+/// without a count. `flush()` writes a second's count when no later event does; the server that
+/// owns the throttle calls it every second.
+package final class LogThrottle: Sendable {
+    /// The throttle's whole state: the current one-second window and what it held back.
+    package struct Window: Sendable {
+        package var start: ContinuousClock.Instant
+        package var written = 0
+        package var held = 0
+        package var peers: [String] = []
+
+        package init(start: ContinuousClock.Instant) {
+            self.start = start
+        }
+
+        /// What to do with one event at `now`: write it, or count it; and the count of a window
+        /// that ended, to write first.
+        package mutating func event(peer: String, now: ContinuousClock.Instant, perSecond: Int) -> (write: Bool, ended: (Int, [String])?) {
+            let ended = roll(now: now)
+            guard written >= perSecond else {
+                written += 1
+                return (true, ended)
+            }
+            held += 1
+            if peers.count < 5 && !peers.contains(peer) { peers.append(peer) }
+            return (false, ended)
+        }
+
+        /// Starts a new window if this one is a second old; returns what the old one held back.
+        package mutating func roll(now: ContinuousClock.Instant) -> (Int, [String])? {
+            guard now - start >= .seconds(1) else { return nil }
+            defer { self = Window(start: now) }
+            return held > 0 ? (held, peers) : nil
+        }
+    }
+
+    private let message: String
+    private let summary: String
+    private let perSecond: Int
+    private let logger: Logger
+    private let window = Mutex(Window(start: .now))
+
+    /// A throttle for `message`; held-back events are written as `summary` with `count` and `peers`.
+    init(message: String, summary: String, perSecond: Int = 10, logger: Logger) {
+        self.message = message
+        self.summary = summary
+        self.perSecond = perSecond
+        self.logger = logger
+    }
+
+    /// Writes `message` with `metadata` now, or counts it under `peer`.
+    func log(_ metadata: Logger.Metadata, peer: String) {
+        let (write, ended) = window.withLock { $0.event(peer: peer, now: .now, perSecond: perSecond) }
+        if let ended { writeSummary(ended) }
+        if write { logger.notice("\(message)", metadata: metadata) }
+    }
+
+    /// Writes the count of a second that is over, if it held anything back.
+    func flush() {
+        if let ended = window.withLock({ $0.roll(now: .now) }) { writeSummary(ended) }
+    }
+
+    private func writeSummary(_ ended: (count: Int, peers: [String])) {
+        logger.notice(
+            "\(summary)",
+            metadata: ["count": "\(ended.count)", "peers": "\(ended.peers.joined(separator: ","))"]
+        )
+    }
+}
+
+/// The peer named in a line's metadata, as the throttle counts it.
+extension Logger.Metadata {
+    var peerName: String {
+        if case .string(let address)? = self["peer"] { return address }
+        if case .string(let uid)? = self["peer_uid"] { return "uid \(uid)" }
+        return "unknown"
+    }
+}
