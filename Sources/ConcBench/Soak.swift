@@ -43,6 +43,8 @@ package struct Soak: Sendable {
         package var hostile = HostileReport()
         /// Log lines about giving up on, refusing or rejecting a connection, written during the attack.
         package var giveUpLines: [String] = []
+        /// The daemon's CPU time during the attack, as a share of one core.
+        package var daemonCores = 0.0
         /// Whether the daemon was still running at the end.
         package var daemonAlive = true
         /// The daemon's log, for a test that fails.
@@ -115,12 +117,16 @@ package struct Soak: Sendable {
         let logBefore = (try? FileManager.default.attributesOfItem(atPath: daemon.logPath)[.size] as? Int) ?? 0
         let attacked = WellBehavedClient(socketPath: daemon.socketPath)
         let hostile = HostileClient(kind, target: HostileTarget(socketPath: daemon.socketPath, metricsPort: port))
-        let end = monotonicNanoseconds() + UInt64(attackSeconds * 1e9)
+        let cpuBefore = cpuTicks(of: daemon.pid)
+        let attackStart = monotonicNanoseconds()
+        let end = attackStart + UInt64(attackSeconds * 1e9)
         var peak = result.idleKiB
         while monotonicNanoseconds() < end {
             peak = max(peak, residentKiB(of: daemon.pid))
             Thread.sleep(forTimeInterval: 0.1)
         }
+        result.daemonCores = Double(cpuTicks(of: daemon.pid) - cpuBefore) / Double(sysconf(Int32(_SC_CLK_TCK)))
+            / (Double(monotonicNanoseconds() - attackStart) / 1e9)
         result.hostile = hostile.stop()
         result.attacked = attacked.stop()
         result.peakKiB = max(peak, residentKiB(of: daemon.pid))
@@ -171,13 +177,13 @@ package struct Soak: Sendable {
     /// A table of results, one row per kind, as docs/reliability.md shows it.
     package static func table(_ results: [Result]) -> String {
         var lines = [
-            "| attack | idle RSS | peak (+MiB) | back within 8 MiB | good p50 alone (lower of before, after) | under attack | ratio | wrong | concd gave up on / events logged (lines) | hostile client |",
-            "|---|---|---|---|---|---|---|---|---|---|",
+            "| attack | idle RSS | peak (+MiB) | back within 8 MiB | concd CPU | good p50 alone (lower of before, after) | under attack | ratio | wrong | concd gave up on / events logged (lines) | hostile client |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for result in results {
             let recovery = result.recoverySeconds.map { String(format: "%.1f s", $0) } ?? "no (\(result.afterKiB / 1024) MiB)"
             lines.append(
-                "| \(result.kind.rawValue) | \(result.idleKiB / 1024) MiB | \(String(format: "+%.1f", result.growthMiB)) | \(recovery) "
+                "| \(result.kind.rawValue) | \(result.idleKiB / 1024) MiB | \(String(format: "+%.1f", result.growthMiB)) | \(recovery) | \(String(format: "%.0f %%", result.daemonCores * 100)) "
                     + "| \(String(format: "%.0f µs", result.p50AloneMicroseconds)) | \(String(format: "%.0f µs", result.attacked.p50Microseconds)) "
                     + "| \(String(format: "%.2f×", result.p50Ratio)) | \(result.attacked.wrong) "
                     + "| \(result.hostile.closedByDaemon) / \(events(in: result.giveUpLines)) (\(result.giveUpLines.count) lines) | \(result.hostile) |"
@@ -185,6 +191,17 @@ package struct Soak: Sendable {
         }
         return lines.joined(separator: "\n")
     }
+}
+
+/// User plus system CPU ticks of process `pid` so far (/proc/PID/stat fields 14 and 15).
+func cpuTicks(of pid: Int32) -> Int {
+    guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+        let close = text.lastIndex(of: ")")
+    else { return 0 }
+    let fields = text[text.index(after: close)...].split(separator: " ")
+    // After the command: state is field 3, so utime (14) and stime (15) are at 11 and 12.
+    guard fields.count > 12, let user = Int(fields[11]), let system = Int(fields[12]) else { return 0 }
+    return user + system
 }
 
 /// A TCP port on 127.0.0.1 that nothing listens on now.
