@@ -1,3 +1,4 @@
+import ConcBench
 import Foundation
 import Testing
 
@@ -16,7 +17,7 @@ extension BinaryLevelTests {
                 let floods: [(pool: String, count: Int, capacity: Int)] = [
                     ("thread", 100_000, 4 + 16), ("process", 20_000, 2 + 16), ("async", 20_000, 20),
                 ]
-                let rssBefore = residentKiB(daemon.pid)
+                let rssBefore = residentKiB(of: daemon.pid)
                 for flood in floods {
                     let connection = try RawConnection(path: daemon.socketPath)
                     var frames = [UInt8]()
@@ -43,7 +44,7 @@ extension BinaryLevelTests {
                     // Everything the pool could hold ran; the rest was refused, not queued.
                     #expect(ok >= flood.capacity && ok <= flood.capacity * 3, "\(flood.pool): \(ok) ran")
                 }
-                let rssAfter = residentKiB(daemon.pid)
+                let rssAfter = residentKiB(of: daemon.pid)
                 #expect(rssAfter < rssBefore + 200 * 1024, "RSS grew from \(rssBefore) KiB to \(rssAfter) KiB")
                 print("flood: daemon RSS \(rssBefore) KiB before, \(rssAfter) KiB after 140,000 submissions")
                 let status = try #require(json(try daemon.concctl("status", "--json").stdout))
@@ -62,14 +63,14 @@ extension BinaryLevelTests {
                 let wanted = min(5000, Int(limit.rlim_cur) - 200)
                 let daemon = try ConcdProcess()
                 defer { daemon.stop() }
-                let rssBefore = residentKiB(daemon.pid)
+                let rssBefore = residentKiB(of: daemon.pid)
                 var idle: [RawConnection] = []
                 for _ in 0..<wanted { idle.append(try RawConnection(path: daemon.socketPath)) }
                 let ping = try daemon.concctl("ping")
                 #expect(ping.status == 0, "\(ping.stderr)")
                 let work = try daemon.concctl("submit", "cpu", "1000", "--count", "10")
                 #expect(work.status == 0, "\(work.stderr)")
-                let rssAfter = residentKiB(daemon.pid)
+                let rssAfter = residentKiB(of: daemon.pid)
                 print("idle: \(wanted) idle connections cost the daemon \(max(0, rssAfter - rssBefore)) KiB")
                 #expect(rssAfter - rssBefore < wanted * 64, "more than 64 KiB per idle connection")
                 // They are still served when they finally speak.
@@ -159,11 +160,3 @@ extension BinaryLevelTests {
     }
 }
 
-/// A process's resident set size in KiB.
-func residentKiB(_ pid: Int32) -> Int {
-    guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return 0 }
-    for line in text.split(separator: "\n") where line.hasPrefix("VmRSS:") {
-        return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") ?? 0
-    }
-    return 0
-}
