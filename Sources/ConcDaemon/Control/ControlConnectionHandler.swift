@@ -37,11 +37,14 @@ final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
         var scheduled = false
     }
 
-    private let log: ControlConnectionLog
+    /// A connection's first rejected request, and its close after more (`ControlServer.throttles`).
+    private let firstRejections: LogThrottle
+    private let rejectingCloses: LogThrottle
 
-    init(dispatcher: Dispatcher, log: ControlConnectionLog, logger: Logger) {
+    init(dispatcher: Dispatcher, firstRejections: LogThrottle, rejectingCloses: LogThrottle, logger: Logger) {
         self.dispatcher = dispatcher
-        self.log = log
+        self.firstRejections = firstRejections
+        self.rejectingCloses = rejectingCloses
         self.logger = logger
     }
 
@@ -82,7 +85,7 @@ final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
         if count > 1 {
             var metadata = peer.withLock { $0 } ?? [:]
             metadata["rejected"] = "\(count)"
-            log.rejectingCloses.log(metadata, peer: metadata.peerName)
+            rejectingCloses.log(metadata, peer: metadata.peerName)
         }
         context.fireChannelInactive()
     }
@@ -121,7 +124,7 @@ final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
             logger.debug("rejected a request", metadata: metadata)
             return
         }
-        let firstRejections = log.firstRejections
+        let firstRejections = firstRejections
         PeerIdentity.metadata(of: channel).whenSuccess { [self] who in
             peer.withLock { $0 = who }
             firstRejections.log(metadata.merging(who) { _, new in new }, peer: who.peerName)
@@ -161,27 +164,3 @@ final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
     }
 }
 
-/// The control socket's throttled log lines (`LogThrottle`): a connection's first rejected request,
-/// and its close after more.
-final class ControlConnectionLog: Sendable {
-    let firstRejections: LogThrottle
-    let rejectingCloses: LogThrottle
-
-    init(logger: Logger) {
-        firstRejections = LogThrottle(
-            message: "rejected a request; more from this connection are counted and logged when it closes",
-            summary: "rejected requests on more connections (counted, not each logged)",
-            logger: logger
-        )
-        rejectingCloses = LogThrottle(
-            message: "a connection that sent rejected requests closed",
-            summary: "more connections that sent rejected requests closed (counted, not each logged)",
-            logger: logger
-        )
-    }
-
-    func flush() {
-        firstRejections.flush()
-        rejectingCloses.flush()
-    }
-}

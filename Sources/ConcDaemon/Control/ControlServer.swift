@@ -19,7 +19,8 @@ package final class ControlServer: Service {
     private let logger: Logger
     private let channel: any Channel
     private let connections: OpenConnections
-    private let log: ControlConnectionLog
+    /// The throttled give-up lines of its connections (`LogThrottle`), written out at shutdown.
+    private let throttles: [LogThrottle]
     /// When the listening socket stopped accepting.
     private let stoppedAccepting = Mutex<ContinuousClock.Instant?>(nil)
     /// Whether systemd passed the socket (it then owns the path and keeps listening across restarts).
@@ -27,10 +28,10 @@ package final class ControlServer: Service {
 
     private init(
         socketPath: String, dispatcher: Dispatcher, group: any EventLoopGroup, logger: Logger, channel: any Channel,
-        connections: OpenConnections, log: ControlConnectionLog, isSocketActivated: Bool
+        connections: OpenConnections, throttles: [LogThrottle], isSocketActivated: Bool
     ) {
         self.connections = connections
-        self.log = log
+        self.throttles = throttles
         self.socketPath = socketPath
         self.dispatcher = dispatcher
         self.group = group
@@ -49,7 +50,17 @@ package final class ControlServer: Service {
         logger: Logger
     ) async throws -> ControlServer {
         let connections = OpenConnections()
-        let log = ControlConnectionLog(logger: logger)
+        let firstRejections = LogThrottle(
+            message: "rejected a request; more from this connection are counted and logged when it closes",
+            summary: "rejected requests on more connections (counted, not each logged)", logger: logger,
+            timers: group.next()
+        )
+        let rejectingCloses = LogThrottle(
+            message: "a connection that sent rejected requests closed",
+            summary: "more connections that sent rejected requests closed (counted, not each logged)", logger: logger,
+            timers: group.next()
+        )
+        let throttles = [firstRejections, rejectingCloses]
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .childChannelOption(.writeBufferWaterMark, value: limits.writeBufferWaterMark)
@@ -58,7 +69,10 @@ package final class ControlServer: Service {
                 return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandlers(
                         ByteToMessageHandler(LineFrameDecoder()),
-                        ControlConnectionHandler(dispatcher: dispatcher, log: log, logger: logger),
+                        ControlConnectionHandler(
+                            dispatcher: dispatcher, firstRejections: firstRejections, rejectingCloses: rejectingCloses,
+                            logger: logger
+                        ),
                         SlowReaderHandler(timeout: limits.stallTimeout, logger: logger)
                     )
                 }
@@ -68,7 +82,7 @@ package final class ControlServer: Service {
             logger.info("listening on the socket systemd passed", metadata: ["socket": "\(socketPath)", "fd": "\(descriptor)"])
             return ControlServer(
                 socketPath: socketPath, dispatcher: dispatcher, group: group, logger: logger, channel: channel,
-                connections: connections, log: log, isSocketActivated: true
+                connections: connections, throttles: throttles, isSocketActivated: true
             )
         }
         let address: UnixSocketAddress
@@ -94,18 +108,13 @@ package final class ControlServer: Service {
         logger.info("listening", metadata: ["socket": "\(socketPath)"])
         return ControlServer(
             socketPath: socketPath, dispatcher: dispatcher, group: group, logger: logger, channel: channel,
-            connections: connections, log: log, isSocketActivated: false
+            connections: connections, throttles: throttles, isSocketActivated: false
         )
     }
 
     package func run() async throws {
-        try? await cancelWhenGracefulShutdown { [log] in
-            while !Task.isCancelled {
-                try await Task.sleep(for: .seconds(1))
-                log.flush()
-            }
-        }
-        log.flush()
+        try? await gracefulShutdown()
+        for throttle in throttles { throttle.flush(force: true) }
         dispatcher.stopAccepting()
         logger.info("control socket closing; in-flight tasks will still be answered")
         try? await channel.close()

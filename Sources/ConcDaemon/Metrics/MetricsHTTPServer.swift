@@ -19,14 +19,15 @@ import Synchronization
 package final class MetricsHTTPServer: Service {
     private let channel: any Channel
     private let logger: Logger
-    private let log: MetricsConnectionLog
+    /// The throttled give-up lines of its connections (`LogThrottle`), written out at shutdown.
+    private let throttles: [LogThrottle]
     /// The address it actually listens on (the port filled in when 0 was asked for).
     package let address: ListenAddress
 
-    private init(channel: any Channel, address: ListenAddress, log: MetricsConnectionLog, logger: Logger) {
+    private init(channel: any Channel, address: ListenAddress, throttles: [LogThrottle], logger: Logger) {
         self.channel = channel
         self.address = address
-        self.log = log
+        self.throttles = throttles
         self.logger = logger
     }
 
@@ -36,7 +37,16 @@ package final class MetricsHTTPServer: Service {
         logger: Logger
     ) async throws -> MetricsHTTPServer {
         let open = OpenCount(limit: limits.metricsMaxConnections, logger: logger)
-        let log = MetricsConnectionLog(logger: logger)
+        let refusals = LogThrottle(
+            message: "refused a metrics request and closed the connection",
+            summary: "refused more metrics requests and closed their connections (counted, not each logged)",
+            logger: logger, timers: group.next()
+        )
+        let idleCloses = LogThrottle(
+            message: "closing an idle metrics connection",
+            summary: "closed more idle metrics connections (counted, not each logged)", logger: logger,
+            timers: group.next()
+        )
         let decoderLimits = {
             var limits = NIOHTTPDecoderLimitConfiguration()
             limits.maxHeaderListSize = ConnectionLimits.metricsHeaderBytes
@@ -61,7 +71,9 @@ package final class MetricsHTTPServer: Service {
                         withDecoderLimitConfiguration: decoderLimits
                     )
                     try pipeline.addHandlers(
-                        MetricsRequestHandler(dispatcher: dispatcher, log: log, logger: logger),
+                        MetricsRequestHandler(
+                            dispatcher: dispatcher, refusals: refusals, idleCloses: idleCloses, logger: logger
+                        ),
                         SlowReaderHandler(timeout: limits.stallTimeout, logger: logger)
                     )
                 }
@@ -70,44 +82,16 @@ package final class MetricsHTTPServer: Service {
             .get()
         let bound = ListenAddress(host: address.host, port: channel.localAddress?.port ?? address.port)
         logger.info("serving Prometheus metrics", metadata: ["metrics_listen": "\(bound)", "path": "/metrics"])
-        return MetricsHTTPServer(channel: channel, address: bound, log: log, logger: logger)
+        return MetricsHTTPServer(channel: channel, address: bound, throttles: [refusals, idleCloses], logger: logger)
     }
 
     package func run() async throws {
-        try? await cancelWhenGracefulShutdown { [log] in
-            while !Task.isCancelled {
-                try await Task.sleep(for: .seconds(1))
-                log.flush()
-            }
-        }
-        log.flush()
+        try? await gracefulShutdown()
+        for throttle in throttles { throttle.flush(force: true) }
         try? await channel.close()
     }
 }
 
-/// The listener's two kinds of give-up lines, each throttled (`LogThrottle`).
-final class MetricsConnectionLog: Sendable {
-    let refusals: LogThrottle
-    let idleCloses: LogThrottle
-
-    init(logger: Logger) {
-        refusals = LogThrottle(
-            message: "refused a metrics request and closed the connection",
-            summary: "refused more metrics requests and closed their connections (counted, not each logged)",
-            logger: logger
-        )
-        idleCloses = LogThrottle(
-            message: "closing an idle metrics connection",
-            summary: "closed more idle metrics connections (counted, not each logged)",
-            logger: logger
-        )
-    }
-
-    func flush() {
-        refusals.flush()
-        idleCloses.flush()
-    }
-}
 
 /// Counts the metrics connections open now and admits one only under the limit; refusals are
 /// logged at most once a second, with how many there were since the last line.
@@ -183,7 +167,9 @@ final class MetricsRequestHandler: ChannelInboundHandler {
     static let contentType = "text/plain; version=0.0.4; charset=utf-8"
 
     private let dispatcher: Dispatcher
-    private let log: MetricsConnectionLog
+    /// Refused requests and idle closes (`MetricsHTTPServer.throttles`).
+    private let refusals: LogThrottle
+    private let idleCloses: LogThrottle
     private let logger: Logger
     /// The request being read.
     private var head: HTTPRequestHead?
@@ -192,9 +178,10 @@ final class MetricsRequestHandler: ChannelInboundHandler {
     /// Set once the connection is being closed after an error: nothing more is read or answered.
     private var closing = false
 
-    init(dispatcher: Dispatcher, log: MetricsConnectionLog, logger: Logger) {
+    init(dispatcher: Dispatcher, refusals: LogThrottle, idleCloses: LogThrottle, logger: Logger) {
         self.dispatcher = dispatcher
-        self.log = log
+        self.refusals = refusals
+        self.idleCloses = idleCloses
         self.logger = logger
     }
 
@@ -248,7 +235,7 @@ final class MetricsRequestHandler: ChannelInboundHandler {
             context.fireUserInboundEventTriggered(event)
             return
         }
-        let idleCloses = log.idleCloses
+        let idleCloses = idleCloses
         let halfRead = head != nil
         PeerIdentity.metadata(of: context.channel).whenSuccess { peer in
             var metadata = peer
@@ -262,7 +249,7 @@ final class MetricsRequestHandler: ChannelInboundHandler {
     /// Answers `status` with `reason` and closes the connection, logged once with the peer.
     private func refuse(_ status: HTTPResponseStatus, _ reason: String, context: ChannelHandlerContext) {
         closing = true
-        let refusals = log.refusals
+        let refusals = refusals
         PeerIdentity.metadata(of: context.channel).whenSuccess { peer in
             var metadata = peer
             metadata["status"] = "\(status.code)"
