@@ -29,6 +29,8 @@ public enum ConfigurationLimits {
     public static let connectionSeconds = 0.1...86_400.0
     /// Metrics connections open at once.
     public static let metricsConnections = 1...65_536
+    /// Seconds a new worker of a process pool may take to say it is ready.
+    public static let startTimeoutSeconds = 0.1...3_600.0
 
     /// `range` as a person writes it: `0.1...86400`.
     public static func text(_ range: ClosedRange<Double>) -> String {

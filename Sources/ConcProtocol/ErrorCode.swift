@@ -34,6 +34,11 @@ public enum ErrorCode: String, Codable, Sendable, CaseIterable {
     case notFound = "not_found"
     /// The daemon is shutting down and takes no new work.
     case shuttingDown = "shutting_down"
+    /// The user's function raised an error (its type, message and traceback come with it).
+    case taskFailed = "task_failed"
+    /// The user's worker program broke the worker protocol (a reply that is not JSON, too large, or
+    /// answering a task it was not given); concd replaces the worker.
+    case badWorkerReply = "bad_worker_reply"
     /// Something failed inside the daemon; its log says what.
     case `internal`
 
@@ -43,7 +48,8 @@ public enum ErrorCode: String, Codable, Sendable, CaseIterable {
         case .invalidJSON, .frameTooLarge, .unsupportedVersion, .badRequest, .unknownOperation, .unknownKind,
             .invalidArgument, .unsupportedPool, .permissionDenied, .notFound:
             return true
-        case .overflow, .httpFailed, .timeout, .busy, .workerDied, .poisoned, .shuttingDown, .internal:
+        case .overflow, .httpFailed, .timeout, .busy, .workerDied, .poisoned, .shuttingDown, .taskFailed, .badWorkerReply,
+            .internal:
             return false
         }
     }
@@ -55,11 +61,23 @@ public struct WireError: Error, Codable, Sendable, Equatable, CustomStringConver
     public var code: ErrorCode
     /// A sentence that says what went wrong and, where it can, what to do.
     public var message: String
+    /// For `task_failed`: the type of the error the user's code raised (`ValueError`).
+    public var type: String?
+    /// For `task_failed`: the traceback the user's worker sent, as text.
+    public var traceback: String?
 
     /// Creates an error with a code and a sentence.
     public init(_ code: ErrorCode, _ message: String) {
         self.code = code
         self.message = message
+    }
+
+    /// An error the user's code raised, with its type and traceback.
+    public static func taskFailed(type: String, message: String, traceback: String?) -> WireError {
+        var error = WireError(.taskFailed, message)
+        error.type = type
+        error.traceback = traceback
+        return error
     }
 
     public var description: String { "\(message) [\(code.rawValue)]" }

@@ -5,7 +5,7 @@
 /// then uses Foundation's decoder, which owns every error sentence; so the fast path can only ever
 /// agree with it.
 struct FlatJSON {
-    enum Value {
+    enum Value: Sendable {
         case string(String)
         case unsigned(UInt64)
         case negative(Int64)

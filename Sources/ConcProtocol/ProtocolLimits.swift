@@ -14,4 +14,8 @@ public enum ProtocolLimits {
     public static let maxURLBytes = 4096
     /// The most times a task whose worker died may be run again (`retries`).
     public static let maxRetries = 10
+    /// The longest function name a `call` may give.
+    public static let maxFunctionNameBytes = 200
+    /// The largest message a user's worker program may send (a result, an error and its traceback).
+    public static let maxWorkerReplyBytes = 16 * 1024 * 1024
 }

@@ -73,15 +73,20 @@ public enum TaskValue: Codable, Sendable, Equatable {
     case http(HTTPSummary)
     /// No value (`noop`).
     case empty
+    /// What a user's function returned (`call`).
+    case json(JSONText)
 
+    /// Reads a value by its shape: null, an integer, an HTTP summary (an object of exactly `bytes`,
+    /// `status` and `time_us`), else any JSON a function returned.
     public init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() {
-            self = .empty
-        } else if let integer = try? container.decode(Int64.self) {
-            self = .integer(integer)
-        } else {
+        let value = try JSONValue(from: decoder)
+        switch value {
+        case .null: self = .empty
+        case .integer(let integer): self = .integer(integer)
+        case .object(let members) where Set(members.map(\.0)) == ["bytes", "status", "time_us"]:
+            let container = try decoder.singleValueContainer()
             self = .http(try container.decode(HTTPSummary.self))
+        default: self = .json(JSONText(value))
         }
     }
 
@@ -91,6 +96,7 @@ public enum TaskValue: Codable, Sendable, Equatable {
         case .integer(let integer): try container.encode(integer)
         case .http(let summary): try container.encode(summary)
         case .empty: try container.encodeNil()
+        case .json(let text): try container.encode(text)
         }
     }
 }

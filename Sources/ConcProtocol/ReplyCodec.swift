@@ -28,6 +28,14 @@ public enum ReplyCodec {
             writer.string(error.code.rawValue)
             writer.raw(#","message":"#)
             writer.string(error.message)
+            if let traceback = error.traceback {
+                writer.raw(#","traceback":"#)
+                writer.string(traceback)
+            }
+            if let type = error.type {
+                writer.raw(#","type":"#)
+                writer.string(type)
+            }
             writer.bytes.append(UInt8(ascii: "}"))
         }
         if let id = reply.id {
@@ -57,6 +65,9 @@ public enum ReplyCodec {
                 writer.raw(#","time_us":"#)
                 writer.unsigned(summary.timeMicroseconds)
                 writer.bytes.append(UInt8(ascii: "}"))
+            case .json(let json):
+                var text = json.text
+                text.withUTF8 { writer.bytes.append(contentsOf: $0) }
             }
         }
         if let version = reply.version {

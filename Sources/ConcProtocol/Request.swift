@@ -80,6 +80,15 @@ public struct Submission: Sendable, Equatable {
                 "timeout_ms must be 1...\(ProtocolLimits.maxTimeoutMilliseconds), got \(timeoutMilliseconds)"
             )
         }
+        if pool == nil, workload.kind.naturalPool == nil {
+            throw WireError(.badRequest, "a call needs field 'pool': the pool that runs the program with this function")
+        }
+        if let pool, pool.builtInModel != nil, workload.kind == .call {
+            throw WireError(
+                .unsupportedPool,
+                "the built-in \(pool) pool runs concd's own workloads; a call goes to a pool that runs a program (pools.NAME.command)"
+            )
+        }
         guard (0...ProtocolLimits.maxRetries).contains(retries) else {
             throw WireError(.invalidArgument, "retries must be 0...\(ProtocolLimits.maxRetries), got \(retries)")
         }
@@ -90,5 +99,8 @@ public struct Submission: Sendable, Equatable {
     }
 
     /// The pool this submission runs on.
-    public var resolvedPool: PoolName { pool ?? workload.kind.naturalPool }
+    public var resolvedPool: PoolName {
+        // init guarantees one of the two (only a call has no natural pool, and it must name one).
+        pool ?? workload.kind.naturalPool ?? .process
+    }
 }

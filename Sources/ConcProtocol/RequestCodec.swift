@@ -65,6 +65,12 @@ public enum RequestCodec {
                 writer.raw(#","url":"#)
                 writer.string(url)
             case .noop: break
+            case .call(let function, let arguments):
+                writer.raw(#","fn":"#)
+                writer.string(function)
+                writer.raw(#","args":"#)
+                var text = arguments.text
+                text.withUTF8 { writer.bytes.append(contentsOf: $0) }
             }
             if let pool = submission.pool {
                 writer.raw(#","pool":"#)
@@ -146,9 +152,13 @@ struct WireRequest: Codable {
     var retries: Int64?
     var size: Int64?
     var pid: Int64?
+    /// For a call: the function's name and its arguments. Read by Foundation only (the fast reader
+    /// does not know these keys), since `args` may be of any shape.
+    var fn: String?
+    var args: JSONText?
 
     enum CodingKeys: String, CodingKey {
-        case v, id, op, kind, n, ms, url, pool, retries, size, pid
+        case v, id, op, kind, n, ms, url, pool, retries, size, pid, fn, args
         case timeoutMilliseconds = "timeout_ms"
     }
 
@@ -253,6 +263,8 @@ struct WireRequest: Codable {
         retries = try Self.integer(container, .retries)
         size = try Self.integer(container, .size)
         pid = try Self.integer(container, .pid)
+        fn = try container.decodeIfPresent(String.self, forKey: .fn)
+        args = try container.decodeIfPresent(JSONText.self, forKey: .args)
     }
 
     /// Decodes a whole number that fits Int64, with a sentence for each way it can be wrong.
@@ -325,8 +337,8 @@ struct WireRequest: Codable {
     }
 
     private func submission() throws(WireError) -> Submission {
-        guard let kindName = kind else {
-            throw WireError(.badRequest, "field 'kind' is missing (cpu, io, async, sleep or noop)")
+        guard let kindName = kind ?? (fn != nil ? WorkloadKind.call.rawValue : nil) else {
+            throw WireError(.badRequest, "field 'kind' is missing (cpu, io, async, sleep or noop; or 'fn' for a call)")
         }
         guard let kind = WorkloadKind(rawValue: kindName) else {
             let known = WorkloadKind.allCases.map(\.rawValue).joined(separator: ", ")
@@ -348,6 +360,9 @@ struct WireRequest: Codable {
             workload = .async(url: url)
         case .noop:
             workload = .noop
+        case .call:
+            guard let fn else { throw WireError(.badRequest, "a call needs field 'fn' (the function's name)") }
+            workload = .call(function: fn, arguments: args ?? .null)
         }
         var poolName: PoolName?
         if let pool {

@@ -10,13 +10,17 @@ public enum WorkloadKind: String, Codable, Sendable, CaseIterable, CustomStringC
     case sleep
     /// Does nothing; measures the dispatch path.
     case noop
+    /// Calls a function of the user's own worker program, on a pool that runs one.
+    case call
 
-    /// The built-in pool a workload of this kind runs on when the request names none.
-    public var naturalPool: PoolName {
+    /// The built-in pool a workload of this kind runs on when the request names none; nil for a
+    /// `call`, which needs the name of a pool that runs a program.
+    public var naturalPool: PoolName? {
         switch self {
         case .cpu: return .process
         case .io, .sleep, .noop: return .thread
         case .async: return .async
+        case .call: return nil
         }
     }
 
@@ -27,20 +31,25 @@ public enum WorkloadKind: String, Codable, Sendable, CaseIterable, CustomStringC
         case .cpu, .sleep, .noop: return [.process, .thread, .async]
         case .io: return [.thread, .process]
         case .async: return [.async]
+        case .call: return [.process]
         }
     }
 
+    /// The built-in kinds: what a pool running concd's own worker can run (every kind but `call`).
+    public static let builtIn: [WorkloadKind] = [.cpu, .io, .async, .sleep, .noop]
+
     /// The built-in pools that can run this kind.
     public var supportedPools: [PoolName] {
-        supportedModels.map(PoolName.builtIn)
+        self == .call ? [] : supportedModels.map(PoolName.builtIn)
     }
 
     /// Whether pools of `model` can run this kind (``supportedModels`` without building the array:
     /// every submission asks).
     public func runs(on model: PoolModel) -> Bool {
         switch (self, model) {
-        case (.cpu, _), (.sleep, _), (.noop, _), (.io, .thread), (.io, .process), (.async, .async): return true
-        case (.io, .async), (.async, .process), (.async, .thread): return false
+        case (.cpu, _), (.sleep, _), (.noop, _), (.io, .thread), (.io, .process), (.async, .async), (.call, .process):
+            return true
+        case (.io, .async), (.async, .process), (.async, .thread), (.call, .thread), (.call, .async): return false
         }
     }
 
@@ -67,6 +76,8 @@ public enum Workload: Sendable, Equatable, CustomStringConvertible {
     case sleep(milliseconds: Int64)
     /// Nothing.
     case noop
+    /// Function `function` of the pool's worker program, with `arguments` (any JSON value).
+    case call(function: String, arguments: JSONText)
 
     /// The kind of this workload.
     public var kind: WorkloadKind {
@@ -76,6 +87,7 @@ public enum Workload: Sendable, Equatable, CustomStringConvertible {
         case .async: return .async
         case .sleep: return .sleep
         case .noop: return .noop
+        case .call: return .call
         }
     }
 
@@ -86,6 +98,7 @@ public enum Workload: Sendable, Equatable, CustomStringConvertible {
         case .async(let url): return "async \(url)"
         case .sleep(let ms): return "sleep \(ms)"
         case .noop: return "noop"
+        case .call(let function, _): return "call \(function)"
         }
     }
 
@@ -110,6 +123,8 @@ public enum Workload: Sendable, Equatable, CustomStringConvertible {
             return try validated(kind == .io ? .io(url: argument) : .async(url: argument))
         case .noop:
             return .noop
+        case .call:
+            throw WireError(.invalidArgument, "call needs a function name and its arguments, not one argument")
         }
     }
 
@@ -135,6 +150,15 @@ public enum Workload: Sendable, Equatable, CustomStringConvertible {
             try HTTPURL.validate(url)
         case .noop:
             break
+        case .call(let function, _):
+            guard !function.isEmpty, function.utf8.count <= ProtocolLimits.maxFunctionNameBytes,
+                function.utf8.allSatisfy({ $0 > 0x20 && $0 != 0x7F })
+            else {
+                throw WireError(
+                    .invalidArgument,
+                    "a function name is 1...\(ProtocolLimits.maxFunctionNameBytes) bytes without spaces or control characters, got '\(function)'"
+                )
+            }
         }
         return workload
     }

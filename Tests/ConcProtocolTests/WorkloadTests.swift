@@ -19,9 +19,11 @@ import Testing
     }
 
     @Test func everyKindHasItsNaturalPoolAmongItsPools() {
-        for kind in WorkloadKind.allCases {
-            #expect(kind.supportedPools.contains(kind.naturalPool))
+        for kind in WorkloadKind.builtIn {
+            #expect(kind.naturalPool.map(kind.supportedPools.contains) == true)
         }
+        // A call names its pool: no built-in pool runs one.
+        #expect(WorkloadKind.call.naturalPool == nil && WorkloadKind.call.supportedPools.isEmpty)
         #expect(WorkloadKind.cpu.naturalPool == .process)
         #expect(WorkloadKind.io.naturalPool == .thread)
         #expect(WorkloadKind.async.naturalPool == .async)

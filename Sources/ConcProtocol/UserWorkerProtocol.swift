@@ -1,0 +1,91 @@
+import Foundation
+
+/// The protocol between concd and a user's worker program (docs/worker-protocol.md): one JSON object
+/// a line, both ways, on the stream socket whose descriptor the worker finds in `CONCD_WORKER_FD`.
+/// Not the worker's stdout, so a stray `print` in user code cannot break it.
+public enum UserWorkerProtocol {
+    /// The version this daemon speaks; a worker's ready message names the one it speaks.
+    public static let version = 1
+    /// The environment variable that names the worker's descriptor.
+    public static let descriptorVariable = "CONCD_WORKER_FD"
+
+    /// A message from the worker.
+    public enum Message: Sendable, Equatable {
+        /// Start-up is done (imports, models loaded); `version` is the protocol it speaks.
+        case ready(version: Int)
+        /// The answer to task `id`: what the function returned, or the error it raised.
+        case result(id: UInt64, Result<JSONText, WireError>)
+    }
+
+    /// Encodes task `id` (a line, newline included).
+    public static func encodeTask(id: UInt64, function: String, arguments: JSONText, timeoutMilliseconds: Int64?) -> [UInt8] {
+        var writer = JSONWriter(capacity: 64 + arguments.text.utf8.count)
+        writer.raw(#"{"id":"#)
+        writer.unsigned(id)
+        writer.raw(#","fn":"#)
+        writer.string(function)
+        writer.raw(#","args":"#)
+        var text = arguments.text
+        text.withUTF8 { writer.bytes.append(contentsOf: $0) }
+        if let timeoutMilliseconds {
+            writer.raw(#","timeout_ms":"#)
+            writer.signed(timeoutMilliseconds)
+        }
+        writer.raw("}\n")
+        return writer.bytes
+    }
+
+    /// Decodes one line from the worker (without its newline), or says in a sentence what is wrong with it.
+    public static func decode(_ line: some Collection<UInt8>) -> Result<Message, DecodingFailure> {
+        let wire: WireMessage
+        do {
+            wire = try JSONDecoder().decode(WireMessage.self, from: Data(line))
+        } catch {
+            let preview = String(decoding: line.prefix(80), as: UTF8.self)
+            return .failure(DecodingFailure(reason: "a line that is not a JSON object of the worker protocol: '\(preview)'"))
+        }
+        if wire.ready == true {
+            guard let version = wire.protocolVersion else {
+                return .failure(DecodingFailure(reason: "a ready message without 'protocol' (the version it speaks)"))
+            }
+            return .success(.ready(version: version))
+        }
+        guard let id = wire.id, let ok = wire.ok else {
+            return .failure(DecodingFailure(reason: "a message that is neither ready nor a result (it needs 'id' and 'ok')"))
+        }
+        if ok {
+            return .success(.result(id: id, .success(wire.result ?? .null)))
+        }
+        let error = wire.error
+        let type = error?.type ?? "Error"
+        let message = error?.message ?? "the function failed without a message"
+        return .success(.result(id: id, .failure(.taskFailed(type: type, message: "\(type): \(message)", traceback: error?.traceback))))
+    }
+
+    /// Why a worker's line could not be read.
+    public struct DecodingFailure: Error, Sendable, Equatable, CustomStringConvertible {
+        /// A sentence naming what the worker sent.
+        public var reason: String
+        public var description: String { reason }
+    }
+
+    private struct WireMessage: Decodable {
+        var ready: Bool?
+        var protocolVersion: Int?
+        var id: UInt64?
+        var ok: Bool?
+        var result: JSONText?
+        var error: WireFailure?
+
+        enum CodingKeys: String, CodingKey {
+            case ready, id, ok, result, error
+            case protocolVersion = "protocol"
+        }
+    }
+
+    private struct WireFailure: Decodable {
+        var type: String?
+        var message: String?
+        var traceback: String?
+    }
+}
