@@ -34,7 +34,7 @@ let package = Package(
         .target(name: "CConcShims"),
         // One of each piece of system plumbing: posix_spawn set-up, wait-status decoding,
         // sockaddr_un filling, EINTR retries. Glibc and swift-system's Errno only, so the worker can use it.
-        .target(name: "ConcSystem", dependencies: [.product(name: "SystemPackage", package: "swift-system")]),
+        .target(name: "ConcSystem", dependencies: ["CConcShims", .product(name: "SystemPackage", package: "swift-system")]),
         // What a process worker runs: the worker channel's codec, the blocking workloads and the
         // worker loop. Glibc, CConcShims and ConcSystem only, so that concd-worker links neither Foundation nor NIO.
         .target(name: "ConcWorkerCore", dependencies: ["CConcShims", "ConcSystem"]),

@@ -2,6 +2,7 @@
 #include "CConcShims.h"
 
 #include <sched.h>
+#include <spawn.h>
 #include <unistd.h>
 
 #include <stddef.h>
@@ -30,4 +31,8 @@ int concd_available_cores(void) {
     }
     long online = sysconf(_SC_NPROCESSORS_ONLN);
     return online > 0 ? (int)online : 1;
+}
+
+int concd_spawn_file_actions_addchdir(posix_spawn_file_actions_t *actions, const char *path) {
+    return posix_spawn_file_actions_addchdir_np(actions, path);
 }

@@ -1,3 +1,4 @@
+import CConcShims
 import Glibc
 import SystemPackage
 
@@ -40,14 +41,17 @@ package struct SpawnRequest: Sendable {
     /// Whether the child gets a process group of its own, so a Ctrl-C in this process's terminal
     /// reaches only this process, which then stops its children in order.
     package var ownProcessGroup: Bool
+    /// The folder the child starts in; nil keeps this process's.
+    package var workingDirectory: String?
 
     /// A request with every choice at its plain default: inherited environment, no placements,
     /// signals reset, same process group, no PATH search.
     package init(
         executable: String, arguments: [String] = [], environment: [String]? = nil, placements: [Placement] = [],
         nullStandardInput: Bool = false, searchesPath: Bool = false, resetsSignals: Bool = true,
-        ownProcessGroup: Bool = false
+        ownProcessGroup: Bool = false, workingDirectory: String? = nil
     ) {
+        self.workingDirectory = workingDirectory
         self.executable = executable
         self.arguments = arguments
         self.environment = environment
@@ -100,6 +104,7 @@ package struct SpawnRequest: Sendable {
         for (placement, source) in zip(placements, sources) {
             posix_spawn_file_actions_adddup2(&actions, source, placement.target)
         }
+        if let workingDirectory { _ = concd_spawn_file_actions_addchdir(&actions, workingDirectory) }
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)

@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <malloc.h>
+#include <spawn.h>
 
 /// Outcome of one blocking HTTP GET.
 typedef struct concd_http_result {
@@ -26,6 +27,10 @@ int concd_curl_global_init(void);
 /// Performs one blocking HTTP(S) GET of `url`, discarding the body, with a whole-transfer
 /// timeout. Reuses one easy handle per calling thread so keep-alive connections survive.
 void concd_http_get(const char *url, long timeout_ms, concd_http_result *result);
+
+/// Makes a posix_spawn child start in `path` (glibc's posix_spawn_file_actions_addchdir_np, which
+/// Swift's Glibc module hides without _GNU_SOURCE); 0 or an errno value.
+int concd_spawn_file_actions_addchdir(posix_spawn_file_actions_t *actions, const char *path);
 
 /// Asks the kernel to send `signal` to the calling process when its parent exits
 /// (prctl PR_SET_PDEATHSIG, which is variadic in C). Returns 0 or -1 with errno set.

@@ -112,10 +112,11 @@ public struct ConfigurationLoader: Sendable {
             EnvironmentVariablesProvider().prefixKeys(with: "concd"),
             file,
         ])
+        let fileKeys = Self.keys(inSnapshot: String(reflecting: file.snapshot()))
         do {
             var configuration = try resolve(reader)
             configuration.namedPools = try namedPools(
-                reader, keys: Self.keys(inSnapshot: String(reflecting: file.snapshot())),
+                reader, keys: fileKeys,
                 fileText: try? String(contentsOfFile: filePath, encoding: .utf8)
             )
             return configuration
@@ -211,12 +212,13 @@ extension ConfigurationLoader {
 
     /// The pools the file names beside the built-in ones, each from its `pools.NAME.*` keys, in the
     /// file's order. `keys` are the file's keys; `fileText` only orders the sections.
-    fileprivate func namedPools(_ reader: ConfigReader, keys: [String], fileText: String?) throws(Failure) -> [PoolConfiguration] {
+    fileprivate func namedPools(_ reader: ConfigReader, keys fileKeys: [String], fileText: String?) throws(Failure) -> [PoolConfiguration] {
         var sections: [String: Set<String>] = [:]
-        for key in keys where key.hasPrefix("pools.") {
+        for key in fileKeys where key.hasPrefix("pools.") {
             let parts = key.split(separator: ".", maxSplits: 2, omittingEmptySubsequences: false)
             guard parts.count == 3 else { continue }
-            sections[String(parts[1]), default: []].insert(String(parts[2]))
+            // A map's members come as their own keys (pools.NAME.environment.VAR): the setting is the first part.
+            sections[String(parts[1]), default: []].insert(String(parts[2].prefix { $0 != "." }))
         }
         for builtIn in PoolName.builtIn {
             if let given = reader.string(forKey: ConfigKey("pools.\(builtIn).model")), given != builtIn.rawValue {
@@ -249,6 +251,7 @@ extension ConfigurationLoader {
                 pool.maxTasks = try Self.integer(reader, prefix + "max_tasks", ConfigurationLimits.maxTasks) ?? 0
                 pool.maxTasksJitter = try Self.integer(reader, prefix + "max_tasks_jitter", ConfigurationLimits.maxTasks) ?? 0
                 pool.maxRSSMegabytes = try Self.integer(reader, prefix + "max_rss_mb", ConfigurationLimits.maxRSSMegabytes) ?? 0
+                try userCommand(of: &pool, reader, prefix: prefix, keys: fileKeys)
             case .thread:
                 break
             case .async:
@@ -258,6 +261,37 @@ extension ConfigurationLoader {
             pools.append(pool)
         }
         return pools
+    }
+
+    /// `command`, `working_directory`, `environment` and `start_timeout` of a process pool.
+    fileprivate func userCommand(of pool: inout PoolConfiguration, _ reader: ConfigReader, prefix: String, keys: [String]) throws(Failure) {
+        if let command = reader.stringArray(forKey: ConfigKey(prefix + "command")) {
+            guard let executable = command.first, !executable.isEmpty else {
+                throw Failure(description: "\(prefix)command must name a program, e.g. [\"/usr/bin/python3\", \"/srv/app/worker.py\"]")
+            }
+            pool.command = command
+        } else if let text = reader.string(forKey: ConfigKey(prefix + "command")) {
+            throw Failure(description: "\(prefix)command must be a list (the program, then its arguments; no shell), got '\(text)'")
+        }
+        pool.workingDirectory = reader.string(forKey: ConfigKey(prefix + "working_directory"))
+        for key in keys where key.hasPrefix(prefix + "environment.") {
+            let variable = String(key.dropFirst((prefix + "environment.").count))
+            guard let value = reader.string(forKey: ConfigKey(key)) else { continue }
+            pool.environment[variable] = value
+        }
+        if let seconds = reader.double(forKey: ConfigKey(prefix + "start_timeout")) {
+            guard ConfigurationLimits.startTimeoutSeconds.contains(seconds) else {
+                let range = ConfigurationLimits.startTimeoutSeconds
+                throw Failure(description: "\(prefix)start_timeout must be \(range.lowerBound)...\(range.upperBound) seconds, got \(seconds)")
+            }
+            pool.startTimeoutSeconds = seconds
+        } else if pool.command.isEmpty == false {
+            // A program's own start-up (imports, a model to load) takes longer than concd's worker's.
+            pool.startTimeoutSeconds = 60
+        }
+        if pool.command.isEmpty, pool.workingDirectory != nil || !pool.environment.isEmpty {
+            throw Failure(description: "\(prefix)working_directory and environment apply to a command; \(prefix)command is missing")
+        }
     }
 
     /// The keys of a file snapshot, read from its debug description

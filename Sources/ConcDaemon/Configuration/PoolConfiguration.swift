@@ -17,6 +17,15 @@ public struct PoolConfiguration: Sendable, Equatable {
     public var maxRSSMegabytes: Int = 0
     /// Async model: keep-alive connections opened to one HTTP server.
     public var connectionsPerHost: Int = 1024
+    /// Process model: the user's worker program and its arguments, run instead of concd's own
+    /// worker (docs/worker-protocol.md); empty for concd's own.
+    public var command: [String] = []
+    /// Process model, with a command: the folder the program starts in (default: concd's).
+    public var workingDirectory: String?
+    /// Process model, with a command: variables added to the program's environment.
+    public var environment: [String: String] = [:]
+    /// Process model: how long a new worker may take to say it is ready (seconds).
+    public var startTimeoutSeconds: Double = 10
 
     /// Creates a pool's configuration; the model's own settings keep their defaults.
     public init(name: PoolName, model: PoolModel, size: Int) {
@@ -43,10 +52,23 @@ public struct PoolConfiguration: Sendable, Equatable {
     /// The keys a `pools.NAME` section of this model may hold besides `model`, and the size's key.
     static func keys(of model: PoolModel) -> (size: String, all: Set<String>) {
         switch model {
-        case .process: return ("workers", ["workers", "max_tasks", "max_tasks_jitter", "max_rss_mb"])
+        case .process:
+            return (
+                "workers",
+                ["workers", "max_tasks", "max_tasks_jitter", "max_rss_mb", "command", "working_directory", "environment", "start_timeout"]
+            )
         case .thread: return ("threads", ["threads"])
         case .async: return ("limit", ["limit", "connections_per_host"])
         }
+    }
+
+    /// What this pool's workers run (process model): the user's command, or concd's own worker.
+    package func program(builtInExecutable: String) -> WorkerProgram {
+        guard let executable = command.first else { return .builtIn(executable: builtInExecutable) }
+        return .command(UserCommand(
+            executable: executable, arguments: Array(command.dropFirst()), workingDirectory: workingDirectory,
+            environment: environment
+        ))
     }
 
     /// When this pool's workers are replaced (process model).

@@ -28,6 +28,7 @@ package enum WorkerMessage {
         // Never async in practice: the Submission check keeps async GETs off the process pool.
         if let kind = workload.workerKind { return kind }
         if case .async(let url) = workload { return .io(url: url) }
+        // Never a call in practice: the Dispatcher sends calls only to pools that run a program.
         return .noop
     }
 
@@ -67,7 +68,7 @@ package enum WorkerMessage {
             let workerValue: WorkerValue
             switch value {
             case .integer(let integer): workerValue = .integer(integer)
-            case .empty: workerValue = .empty
+            case .empty, .json: workerValue = .empty
             case .http(let summary):
                 workerValue = .http(status: summary.status, bytes: summary.bytes, timeMicroseconds: summary.timeMicroseconds)
             }

@@ -1,3 +1,4 @@
+import ConcProtocol
 import ConcSystem
 import Glibc
 import SystemPackage
@@ -81,12 +82,53 @@ package enum WorkerSpawner {
         return String(decoding: buffer[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
+    /// Spawns a worker of `program` for worker `worker` of pool `pool`: concd's own worker, or the
+    /// user's command with its channel (a stream socket: one JSON line per message) on fd 3, named
+    /// in `CONCD_WORKER_FD`, standard input from /dev/null and its output where concd's goes.
+    package static func spawn(_ program: WorkerProgram, pool: String, worker: String) throws(Failure) -> SpawnedWorker {
+        switch program {
+        case .builtIn(let executable):
+            return try spawn(executable: executable)
+        case .command(let command):
+            var environment = command.environment
+            environment[UserWorkerProtocol.descriptorVariable] = String(workerDescriptor)
+            environment["CONCD_WORKER_PROTOCOL"] = String(UserWorkerProtocol.version)
+            environment["CONCD_POOL"] = pool
+            environment["CONCD_WORKER"] = worker
+            return try spawn(
+                socketType: Glibc.SOCK_STREAM,
+                SpawnRequest(
+                    executable: command.executable, arguments: command.arguments,
+                    environment: SpawnRequest.currentEnvironment(adding: environment, removing: ["NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "WATCHDOG_USEC", "WATCHDOG_PID"]),
+                    nullStandardInput: true, searchesPath: !command.executable.contains("/"), ownProcessGroup: true,
+                    workingDirectory: command.workingDirectory
+                )
+            )
+        }
+    }
+
     /// Spawns `executable --worker-fd 3 --worker-parent <pid>` with a fresh socketpair on fd 3,
     /// default signal dispositions, an empty signal mask and its own process group (so a Ctrl-C
     /// in the daemon's terminal reaches the daemon, which then stops its workers in order).
     package static func spawn(executable: String) throws(Failure) -> SpawnedWorker {
+        // Swift's crash backtracer is off in workers: a worker that crashes should die at once so
+        // its task's client hears and its slot is refilled, not spend seconds symbolicating. The
+        // daemon's log still records how it died.
+        try spawn(
+            socketType: Glibc.SOCK_SEQPACKET,
+            SpawnRequest(
+                executable: executable,
+                arguments: ["--worker-fd", String(workerDescriptor), "--worker-parent", String(getpid())],
+                environment: SpawnRequest.currentEnvironment(adding: ["SWIFT_BACKTRACE": "enable=no"]),
+                ownProcessGroup: true
+            )
+        )
+    }
+
+    /// Spawns `request` with one end of a fresh socketpair of `socketType` placed on fd 3.
+    private static func spawn(socketType kind: __socket_type, _ request: SpawnRequest) throws(Failure) -> SpawnedWorker {
         var pair: [Int32] = [-1, -1]
-        let socketType = Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
+        let socketType = Int32(kind.rawValue) | Int32(Glibc.SOCK_CLOEXEC.rawValue)
         guard socketpair(AF_UNIX, socketType, 0, &pair) == 0 else {
             throw Failure(
                 code: .socketPairFailed, underlyingError: Errno(rawValue: errno),
@@ -96,16 +138,8 @@ package enum WorkerSpawner {
         let parentEnd = pair[0]
         let childEnd = pair[1]
         defer { close(childEnd) }
-        // Swift's crash backtracer is off in workers: a worker that crashes should die at once so
-        // its task's client hears and its slot is refilled, not spend seconds symbolicating. The
-        // daemon's log still records how it died.
-        let request = SpawnRequest(
-            executable: executable,
-            arguments: ["--worker-fd", String(workerDescriptor), "--worker-parent", String(getpid())],
-            environment: SpawnRequest.currentEnvironment(adding: ["SWIFT_BACKTRACE": "enable=no"]),
-            placements: [.init(childEnd, at: workerDescriptor)],
-            ownProcessGroup: true
-        )
+        var request = request
+        request.placements.append(.init(childEnd, at: workerDescriptor))
         do {
             return SpawnedWorker(pid: try request.spawn(), socket: parentEnd)
         } catch {
