@@ -99,6 +99,15 @@ package final class Dispatcher: Sendable {
             reply(.failure(id: id, refusal))
             return
         }
+        if pool.runsProgram != (submission.workload.kind == .call) {
+            reply(.failure(id: id, WireError(
+                .unsupportedPool,
+                pool.runsProgram
+                    ? "the \(kind) pool runs a program (pools.\(kind).command) and takes calls ('fn' and 'args'), not \(submission.workload.kind)"
+                    : "the \(kind) pool runs concd's own workloads, not calls; a call goes to a pool that runs a program (pools.NAME.command)"
+            )))
+            return
+        }
         if submission.retries > 0 && entry.model != .process {
             reply(.failure(id: id, WireError(
                 .invalidArgument,

@@ -359,6 +359,16 @@ struct World {
         try apply(actions)
     }
 
+    /// The worker sends a line that breaks the protocol (a user's program): it is stopped and replaced.
+    mutating func misbehave(_ worker: UInt64) throws {
+        let slot = alive.removeValue(forKey: worker) ?? greeting.removeValue(forKey: worker)
+        guard let slot else { return }
+        inbox[worker] = nil
+        var actions = TestMachine.Actions()
+        machine.misbehaved(slot: slot, worker: worker, reason: "it sent a line that is not JSON", now: now, actions: &actions)
+        try apply(actions)
+    }
+
     mutating func failLastSend(of worker: UInt64) throws {
         guard let slot = alive[worker], var tasks = inbox[worker], let last = tasks.popLast() else { return }
         inbox[worker] = tasks
@@ -479,8 +489,10 @@ struct World {
             if let worker = greeting.keys.sorted().randomElement(using: &rng) { try greet(worker) }
         case 46..<72:
             if let worker = inbox.filter({ !$0.value.isEmpty }).keys.sorted().randomElement(using: &rng) { try answerHead(of: worker) }
-        case 72..<76:
+        case 72..<75:
             if let worker = (Array(alive.keys) + Array(greeting.keys)).sorted().randomElement(using: &rng) { try kill(worker) }
+        case 75:
+            if let worker = (Array(alive.keys) + Array(greeting.keys)).sorted().randomElement(using: &rng) { try misbehave(worker) }
         case 76..<79:
             if let worker = alive.keys.sorted().randomElement(using: &rng) { try failLastSend(of: worker) }
         case 79..<85:
@@ -570,7 +582,7 @@ struct World {
         case .cpu(let n): return Int(n)
         case .sleep(let milliseconds): return Int(milliseconds) - SimTask.longBase
         case .io(let url), .async(let url): return Int(url.split(separator: "/").last!)!
-        case .noop: preconditionFailure("these tests give every job an id")
+        case .noop, .call: preconditionFailure("these tests give every job an id")
         }
     }
 

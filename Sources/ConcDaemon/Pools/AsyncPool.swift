@@ -135,6 +135,8 @@ package final class AsyncPool: Pool {
             return await get(url, deadline: deadline ?? .now() + .seconds(BlockingWorkload.defaultHTTPTimeoutMilliseconds / 1000))
         case .io:
             return .failure(WireError(.unsupportedPool, "blocking GETs would stall the async pool; use kind async"))
+        case .call:
+            return .failure(WireError(.unsupportedPool, "a call runs on a pool that runs a program, not the async pool"))
         }
     }
 

@@ -33,6 +33,9 @@ package protocol Pool: AnyObject, Sendable {
 
     /// Takes the recycling policy a reload read; workers pick it up when they are next spawned.
     func setRecycling(_ policy: RecyclePolicy)
+
+    /// Whether the workers run a user's program: such a pool takes calls and nothing else.
+    var runsProgram: Bool { get }
 }
 
 extension Pool {
@@ -43,6 +46,9 @@ extension Pool {
 
     /// Only worker processes are recycled; other models keep nothing between tasks to bound.
     package func setRecycling(_ policy: RecyclePolicy) {}
+
+    /// Only process pools run a user's program.
+    package var runsProgram: Bool { false }
 }
 
 /// A pool's own view of its load.

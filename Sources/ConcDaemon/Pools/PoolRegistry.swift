@@ -61,7 +61,8 @@ package final class PoolRegistry: Sendable {
                 name: configuration.name,
                 size: configuration.size,
                 queueLimit: queueLimit,
-                executable: workerExecutable ?? WorkerSpawner.defaultExecutable(),
+                program: configuration.program(builtInExecutable: workerExecutable ?? WorkerSpawner.defaultExecutable()),
+                startTimeout: .nanoseconds(Int64(configuration.startTimeoutSeconds * 1e9)),
                 recycling: configuration.recycling,
                 eventLoopGroup: eventLoopGroup,
                 logger: logger

@@ -24,18 +24,19 @@ extension Workload {
     package var boundsItsOwnWaits: Bool {
         switch self {
         case .sleep, .io: return true
-        case .cpu, .async, .noop: return false
+        case .cpu, .async, .noop, .call: return false
         }
     }
 
-    /// The task a worker runs for it; nil for the async GET, which only the async pool runs.
+    /// The task a worker runs for it; nil for the async GET, which only the async pool runs, and for
+    /// a call, which only a pool running a program runs.
     package var workerKind: WorkerTask.Kind? {
         switch self {
         case .cpu(let n): return .cpu(n: n)
         case .sleep(let milliseconds): return .sleep(milliseconds: milliseconds)
         case .io(let url): return .io(url: url)
         case .noop: return .noop
-        case .async: return nil
+        case .async, .call: return nil
         }
     }
 }

@@ -31,6 +31,10 @@ package final class ProcessPool: Pool {
     /// Counts slots that have not stopped for good; shutdown waits for it.
     private let stopped = Countdown(0)
     private let initialSize: Int
+    /// What the workers run, which decides how tasks and replies are written on their channels.
+    private let program: WorkerProgram
+    /// How long a new worker has to say it is ready.
+    private let greetingTimeout: TimeAmount
 
     /// How long a busy worker's exit goes unchecked: a dead worker normally closes its socket, but
     /// a process it left behind holding the socket (a crash handler it started, say) would keep
@@ -38,14 +42,12 @@ package final class ProcessPool: Pool {
     private static let exitCheck: TimeAmount = .seconds(1)
     /// How long after a failed spawn the slot tries again.
     private static let respawnDelay: TimeAmount = .seconds(1)
-    /// How long a new worker has to greet the daemon.
-    private static let greetingTimeout: TimeAmount = .seconds(10)
-
-    /// Creates a pool called `name` of `size` workers (`<name>-0`, …) running `executable` in worker
-    /// mode; their channels are spread over the loops of `eventLoopGroup`. A queued task may be sent to a busy worker behind
-    /// a task expected to take at most `prefetchBehind` (see `ProcessPoolStateMachine.prefetch`).
+    /// Creates a pool called `name` of `size` workers (`<name>-0`, …) running `program`, each given
+    /// `startTimeout` to say it is ready; their channels are spread over the loops of
+    /// `eventLoopGroup`. A queued task may be sent to a busy worker behind a task expected to take
+    /// at most `prefetchBehind` (see `ProcessPoolStateMachine.prefetch`).
     package init(
-        name: PoolName = .process, size: Int, queueLimit: Int, executable: String,
+        name: PoolName = .process, size: Int, queueLimit: Int, program: WorkerProgram, startTimeout: TimeAmount = .seconds(10),
         recycling: RecyclePolicy = RecyclePolicy(), prefetchBehind: Duration = .milliseconds(1),
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger
     ) {
@@ -53,15 +55,31 @@ package final class ProcessPool: Pool {
         self.name = name
         self.logger = logger
         self.initialSize = size
+        self.program = program
+        self.greetingTimeout = startTimeout
         self.loops = Array(eventLoopGroup.makeIterator())
-        self.launcher = WorkerLauncher(executable: executable)
+        self.launcher = WorkerLauncher(program: program, pool: name.rawValue)
         self.state = Mutex(Machine(Machine.Configuration(
-            name: name.rawValue, executable: executable, queueLimit: queueLimit, recycling: recycling, prefetchBehind: prefetchBehind,
+            name: name.rawValue, executable: program.description, queueLimit: queueLimit, recycling: recycling, prefetchBehind: prefetchBehind,
             residentBytes: { ProcFS.residentBytes(pid: $0) }
         )))
     }
 
+    /// A pool of concd's own workers, `executable` in worker mode.
+    package convenience init(
+        name: PoolName = .process, size: Int, queueLimit: Int, executable: String,
+        recycling: RecyclePolicy = RecyclePolicy(), prefetchBehind: Duration = .milliseconds(1),
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger
+    ) {
+        self.init(
+            name: name, size: size, queueLimit: queueLimit, program: .builtIn(executable: executable), recycling: recycling,
+            prefetchBehind: prefetchBehind, eventLoopGroup: eventLoopGroup, logger: logger
+        )
+    }
+
     // MARK: Pool
+
+    package var runsProgram: Bool { program.isCommand }
 
     package func start() async throws {
         try await grow(by: initialSize)
@@ -148,6 +166,38 @@ package final class ProcessPool: Pool {
         perform(actions)
     }
 
+    /// A line from worker `worker` of slot `slot` running the user's program, on its channel's event loop.
+    func received(slot: Int, worker: UInt64, line: ByteBuffer) {
+        let message = UserWorkerProtocol.decode(line.readableBytesView)
+        let ((), actions) = decide { machine, actions in
+            switch message {
+            case .success(.ready(let version)) where version == UserWorkerProtocol.version:
+                machine.greeted(slot: slot, worker: worker, now: .now(), actions: &actions)
+            case .success(.ready(let version)):
+                let reason = "it speaks worker protocol \(version); this concd speaks \(UserWorkerProtocol.version)"
+                machine.misbehaved(slot: slot, worker: worker, reason: reason, now: .now(), actions: &actions)
+            case .success(.result(let id, let result)):
+                guard let running = machine.runningSequence(slot: slot, worker: worker), running == id else {
+                    let reason = "it answered task \(id), which it was not running"
+                    machine.misbehaved(slot: slot, worker: worker, reason: reason, now: .now(), actions: &actions)
+                    return
+                }
+                machine.answered(slot: slot, worker: worker, result: result.map(TaskValue.json), now: .now(), actions: &actions)
+            case .failure(let failure):
+                machine.misbehaved(slot: slot, worker: worker, reason: "it sent \(failure.reason)", now: .now(), actions: &actions)
+            }
+        }
+        perform(actions)
+    }
+
+    /// Worker `worker` broke the worker protocol in a way its channel found (a line over the bound).
+    func misbehaved(slot: Int, worker: UInt64, reason: String) {
+        let ((), actions) = decide { machine, actions in
+            machine.misbehaved(slot: slot, worker: worker, reason: reason, now: .now(), actions: &actions)
+        }
+        perform(actions)
+    }
+
     /// Worker `worker`'s channel closed without the daemon closing it: the worker died.
     func lost(slot: Int, worker: UInt64) {
         let ((), actions) = decide { machine, actions in machine.lost(slot: slot, worker: worker, now: .now(), actions: &actions) }
@@ -190,8 +240,18 @@ package final class ProcessPool: Pool {
     private func deliver(_ send: Machine.Send) {
         let socket = send.connection.socket
         defer { socket.release() }
-        let task = WorkerMessage.Task(workload: send.workload, remainingMilliseconds: send.remainingMilliseconds)
-        guard !WorkerMessage.withEncoded(task, socket.send) else { return }
+        let sent: Bool
+        if program.isCommand, case .call(let function, let arguments) = send.workload {
+            let line = UserWorkerProtocol.encodeTask(
+                id: send.sequence, function: function, arguments: arguments,
+                timeoutMilliseconds: send.remainingMilliseconds > 0 ? send.remainingMilliseconds : nil
+            )
+            sent = line.withUnsafeBytes(socket.send)
+        } else {
+            let task = WorkerMessage.Task(workload: send.workload, remainingMilliseconds: send.remainingMilliseconds)
+            sent = WorkerMessage.withEncoded(task, socket.send)
+        }
+        guard !sent else { return }
         let ((), actions) = decide { machine, actions in
             machine.sendFailed(slot: send.slot, worker: send.worker, sequence: send.sequence, now: .now(), actions: &actions)
         }
@@ -200,12 +260,14 @@ package final class ProcessPool: Pool {
 
     private func spawn(slot: Int, worker: UInt64) {
         launcher.launch(
+            worker: "\(name)-\(slot)",
             on: loops[slot % loops.count],
             adopt: { [self] pid, connection in
                 let ((), actions) = decide { machine, actions in
                     machine.spawned(slot: slot, worker: worker, pid: pid, connection: connection, actions: &actions)
                 }
                 perform(actions)
+                if program.isCommand { return UserWorkerChannelHandler(pool: self, slot: slot, worker: worker) }
                 return WorkerChannelHandler(pool: self, slot: slot, worker: worker)
             },
             failed: { [self] error in
@@ -250,7 +312,7 @@ package final class ProcessPool: Pool {
                 }
             }
         case .greeting(let slot, let worker, let connection):
-            connection.eventLoop.scheduleTask(in: Self.greetingTimeout) { [self] in
+            connection.eventLoop.scheduleTask(in: greetingTimeout) { [self] in
                 let ((), actions) = decide { machine, actions in
                     machine.greetingTimedOut(slot: slot, worker: worker, actions: &actions)
                 }

@@ -131,6 +131,8 @@ package struct ProcessPoolStateMachine<Connection: Sendable>: Sendable {
         case shutdown
         case sendFailed
         case neverGreeted(warm: WarmUp?)
+        /// It broke the worker protocol (a user's program): why, and whoever waits for it to warm.
+        case brokeProtocol(String, warm: WarmUp?)
     }
 
     // MARK: Actions
@@ -337,6 +339,35 @@ package struct ProcessPoolStateMachine<Connection: Sendable>: Sendable {
         settle(index, now: now, actions: &actions)
     }
 
+    /// The sequence of the task worker `worker` runs now, if it runs one: a user's program names the
+    /// task it answers, and an answer to any other breaks the protocol.
+    package func runningSequence(slot index: Int, worker id: WorkerID) -> UInt64? {
+        guard let slot = slots[index], case .busy(let worker, let busy) = slot.phase, worker.id == id else { return nil }
+        return busy.running.sequence
+    }
+
+    /// Worker `worker` broke the worker protocol (`reason` says how): the task it ran fails with
+    /// `bad_worker_reply`, one sent behind it goes back to the queue, and the worker is replaced.
+    package mutating func misbehaved(slot index: Int, worker id: WorkerID, reason: String, now: NIODeadline, actions: inout Actions) {
+        guard let slot = slots[index], let worker = slot.worker, worker.id == id else { return }
+        let why = "worker \(name(index)) (pid \(worker.pid)) broke the worker protocol: \(reason)"
+        switch slot.phase {
+        case .busy(_, let busy):
+            actions.completions.append((busy.running.job, outcome(.failure(WireError(.badWorkerReply, why)), index, worker)))
+            if busy.running.job.deadline != nil {
+                actions.timers.append(.cancelDeadline(sequence: busy.running.sequence, connection: worker.connection))
+            }
+            if let next = busy.next { requeue(next.job, now: now, actions: &actions) }
+            stop(index, worker, .brokeProtocol(why, warm: nil), terminate: true, actions: &actions)
+        case .idle:
+            stop(index, worker, .brokeProtocol(why, warm: nil), terminate: true, actions: &actions)
+        case .greeting(_, let warm):
+            stop(index, worker, .brokeProtocol(why, warm: warm), terminate: true, actions: &actions)
+        case .stopping, .spawning, .waitingToRespawn:
+            return
+        }
+    }
+
     /// Worker `worker`'s channel closed without the daemon closing it: it died.
     package mutating func lost(slot index: Int, worker id: WorkerID, now: NIODeadline, actions: inout Actions) {
         guard let slot = slots[index], let worker = slot.worker, worker.id == id else { return }
@@ -427,6 +458,12 @@ package struct ProcessPoolStateMachine<Connection: Sendable>: Sendable {
             actions.notices.append(.stoppedAfterDeadline(worker: name, pid: worker.pid, exit: exit))
         case .retired, .shutdown:
             actions.notices.append(.stopped(worker: name, pid: worker.pid, exit: exit))
+        case .brokeProtocol(let why, let warm?):
+            // It never became ready: the slot's first start failed.
+            failedToStart(index, warm: warm, error: "\(why) (\(configuration.executable)); it \(exit)", actions: &actions)
+            return
+        case .brokeProtocol(let why, nil):
+            actions.notices.append(.recycled(worker: name, pid: worker.pid, exit: exit, reason: why))
         case .neverGreeted(let warm):
             let error = "worker \(configuration.executable) (pid \(worker.pid)) did not greet the daemon; it \(exit)"
             failedToStart(index, warm: warm, error: error, actions: &actions)
@@ -607,13 +644,14 @@ package struct ProcessPoolStateMachine<Connection: Sendable>: Sendable {
     }
 
     /// About how long a workload takes on a worker, erring long (cpu at 1 ns per iteration; this
-    /// machine class runs 0.27); nil when nobody can tell (a GET waits on another server).
+    /// machine class runs 0.27); nil when nobody can tell (a GET waits on another server, a call runs
+    /// the user's code).
     static func expectedDuration(_ workload: Workload) -> Duration? {
         switch workload {
         case .noop: return .zero
         case .cpu(let n): return .nanoseconds(n)
         case .sleep(let milliseconds): return .milliseconds(milliseconds)
-        case .io, .async: return nil
+        case .io, .async, .call: return nil
         }
     }
 

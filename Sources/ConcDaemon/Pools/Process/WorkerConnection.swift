@@ -1,3 +1,4 @@
+import ConcProtocol
 import ConcWorkerCore
 import Glibc
 import NIOCore
@@ -143,6 +144,41 @@ final class WorkerChannelHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}
+
+/// Reads one user worker's lines (docs/worker-protocol.md) on its event loop: a `LineFrameDecoder`
+/// in front of it cuts them, and one longer than `ProtocolLimits.maxWorkerReplyBytes` breaks the
+/// protocol, which replaces the worker.
+final class UserWorkerChannelHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+
+    private let pool: ProcessPool
+    private let slot: Int
+    private let worker: UInt64
+
+    init(pool: ProcessPool, slot: Int, worker: UInt64) {
+        self.pool = pool
+        self.slot = slot
+        self.worker = worker
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        pool.received(slot: slot, worker: worker, line: unwrapInboundIn(data))
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        pool.lost(slot: slot, worker: worker)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if error is FrameTooLargeError {
+            pool.misbehaved(
+                slot: slot, worker: worker,
+                reason: "it sent a line longer than \(ProtocolLimits.maxWorkerReplyBytes) bytes (the largest reply concd takes)"
+            )
+        }
         context.close(promise: nil)
     }
 }

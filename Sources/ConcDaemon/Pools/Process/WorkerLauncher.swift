@@ -1,4 +1,5 @@
 import CConcShims
+import ConcProtocol
 import ConcWorkerCore
 import Glibc
 import NIOCore
@@ -13,10 +14,12 @@ import Synchronization
 /// thread, not the process).
 final class WorkerLauncher: Sendable {
     private let thread = NIOThreadPool(numberOfThreads: 1)
-    private let executable: String
+    private let program: WorkerProgram
+    private let pool: String
 
-    init(executable: String) {
-        self.executable = executable
+    init(program: WorkerProgram, pool: String) {
+        self.program = program
+        self.pool = pool
         thread.start()
     }
 
@@ -25,14 +28,15 @@ final class WorkerLauncher: Sendable {
     /// greeting, and returns the handler that reads it; `failed` gets a sentence when no worker
     /// could be started or watched.
     func launch(
+        worker: String,
         on loop: any EventLoop,
         adopt: @escaping @Sendable (_ pid: Int32, WorkerConnection) -> any ChannelHandler,
         failed: @escaping @Sendable (String) -> Void
     ) {
-        thread.submit { [executable] _ in
+        thread.submit { [program, pool] _ in
             _ = concd_set_thread_name("concd-spawner")
             do throws(WorkerSpawner.Failure) {
-                try Self.launch(executable, on: loop, adopt: adopt)
+                try Self.launch(program, pool: pool, worker: worker, on: loop, adopt: adopt)
             } catch {
                 failed(error.description)
             }
@@ -45,10 +49,18 @@ final class WorkerLauncher: Sendable {
     }
 
     private static func launch(
-        _ executable: String, on loop: any EventLoop,
+        _ program: WorkerProgram, pool: String, worker: String, on loop: any EventLoop,
         adopt: @escaping @Sendable (_ pid: Int32, WorkerConnection) -> any ChannelHandler
     ) throws(WorkerSpawner.Failure) {
-        let spawned = try WorkerSpawner.spawn(executable: executable)
+        let executable = program.description
+        let spawned = try WorkerSpawner.spawn(program, pool: pool, worker: worker)
+        // A user's program writes lines on a stream: they are cut by a decoder, and read in
+        // buffers that grow with them. concd's own worker sends datagrams of a known bound.
+        let lines = program.isCommand
+        let allocator: any RecvByteBufferAllocator =
+            lines
+            ? AdaptiveRecvByteBufferAllocator()
+            : FixedSizeRecvByteBufferAllocator(capacity: WorkerMessage.maxBytes)
         let readSide = fcntl(spawned.socket, F_DUPFD_CLOEXEC, 0)
         guard readSide >= 0 else {
             let reason = Syscall.errnoDescription
@@ -58,10 +70,15 @@ final class WorkerLauncher: Sendable {
         let adopted = Atomic(false)
         do {
             _ = try NIOPipeBootstrap(group: loop)
-                .channelOption(ChannelOptions.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: WorkerMessage.maxBytes))
+                .channelOption(ChannelOptions.recvAllocator, value: allocator)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         let connection = WorkerConnection(socket: WorkerSocket(spawned.socket), channel: channel)
+                        if lines {
+                            try channel.pipeline.syncOperations.addHandler(
+                                ByteToMessageHandler(LineFrameDecoder(maxFrameBytes: ProtocolLimits.maxWorkerReplyBytes))
+                            )
+                        }
                         try channel.pipeline.syncOperations.addHandler(adopt(spawned.pid, connection))
                         adopted.store(true, ordering: .relaxed)
                     }
