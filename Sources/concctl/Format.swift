@@ -36,6 +36,7 @@ enum Format {
         case .integer(let integer): return String(integer)
         case .http(let summary): return "HTTP \(summary.status), \(summary.bytes) bytes in \(microseconds(summary.timeMicroseconds))"
         case .empty, nil: return "done"
+        case .json(let json): return json.text
         }
     }
 

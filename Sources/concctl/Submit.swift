@@ -5,13 +5,20 @@ import Foundation
 
 struct Submit: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run a workload on a pool and print its result, pool, worker and wall time.",
+        abstract: "Run a workload or call a function on a pool and print its result, pool, worker and wall time.",
         discussion: """
             Kinds: cpu N (count += i for i in 0..<N), io URL (blocking GET),
             async URL (async GET), sleep MS, noop. Each runs on its natural
             pool unless --pool says otherwise. With --count above 1 and stderr
             on a terminal, a progress bar is drawn on stderr and erased at the
             end (never with --json, never into a pipe or file).
+
+            A pool that runs your own program (pools.NAME.command in concd.yaml)
+            takes calls instead: concctl submit POOL FUNCTION [ARGS], where ARGS
+            is one JSON value (an object for keyword arguments, an array for
+            positional ones; default null), @FILE to read it from a file, or -
+            to read it from standard input. The function's error comes back as
+            task_failed with its type and traceback (exit status 1).
 
             Examples:
               concctl submit cpu 10000000
@@ -20,6 +27,9 @@ struct Submit: AsyncParsableCommand {
               concctl submit io http://127.0.0.1:8080/ --count 8
               concctl submit sleep 2000 --timeout 1
               concctl submit cpu 100000000 --retries 2
+              concctl submit thumbnails resize '{"path": "a.png", "width": 320}'
+              concctl submit thumbnails resize @job.json --timeout 30
+              echo '[1000000]' | concctl submit crunch cpu_bound_task -
 
             A task the daemon refused because it was stopping (shutting_down: it never ran) is sent
             again on a new connection for up to --restart-wait seconds, so a submission made during
@@ -31,11 +41,14 @@ struct Submit: AsyncParsableCommand {
     @OptionGroup var connection: ConnectionOptions
     private var socketPath: String { connection.socketPath(root: root) }
 
-    @Argument(help: "The workload: cpu, io, async, sleep or noop.")
-    var kind: WorkloadKind
+    @Argument(help: "The workload (cpu, io, async, sleep or noop), or the name of a pool that runs a program.")
+    var what: String
 
-    @Argument(help: "Its argument: N for cpu, a URL for io and async, milliseconds for sleep.")
+    @Argument(help: "Its argument: N for cpu, a URL for io and async, milliseconds for sleep; for a program's pool, the function.")
     var argument: String?
+
+    @Argument(help: "For a program's pool: the function's arguments as JSON, @FILE, or - for standard input.")
+    var arguments: String?
 
     @Option(help: "The pool: process, thread, async or a pool the configuration names (default: the workload's natural pool).")
     var pool: PoolName?
@@ -64,8 +77,22 @@ struct Submit: AsyncParsableCommand {
         if let timeout, !(timeout > 0 && timeout <= 86_400) {
             throw ValidationError("--timeout must be more than 0 and at most 86400 seconds")
         }
-        if kind != .noop && argument == nil {
-            throw ValidationError("\(kind) needs an argument: \(Self.argumentHint(kind))")
+        if let kind = WorkloadKind(rawValue: what), kind != .call {
+            if kind != .noop && argument == nil {
+                throw ValidationError("\(kind) needs an argument: \(Self.argumentHint(kind))")
+            }
+            if arguments != nil { throw ValidationError("\(kind) takes one argument, not two") }
+        } else {
+            guard PoolName(rawValue: what) != nil, WorkloadKind(rawValue: what) != .call else {
+                throw ValidationError(
+                    "'\(what)' is neither a workload (cpu, io, async, sleep, noop) nor a pool name; a call is: concctl submit POOL FUNCTION [ARGS]"
+                )
+            }
+            guard argument != nil else {
+                throw ValidationError("a call needs the function's name: concctl submit \(what) FUNCTION [ARGS]")
+            }
+            if pool != nil { throw ValidationError("--pool does not apply to a call: the pool is its first argument ('\(what)')") }
+            if arguments == "-" { return }
         }
         do {
             _ = try submission()
@@ -74,17 +101,46 @@ struct Submit: AsyncParsableCommand {
         }
     }
 
+    /// The call's arguments: the JSON given inline, read from @FILE, or from standard input (-).
+    private func callArguments() throws(WireError) -> JSONText {
+        guard let arguments else { return .null }
+        let bytes: [UInt8]
+        if arguments == "-" {
+            bytes = Array(FileHandle.standardInput.readDataToEndOfFile())
+        } else if arguments.hasPrefix("@") {
+            let path = String(arguments.dropFirst())
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw WireError(.invalidArgument, "cannot read the arguments file '\(path)'")
+            }
+            bytes = Array(data)
+        } else {
+            bytes = Array(arguments.utf8)
+        }
+        guard let json = JSONText(parsing: bytes) else {
+            let shown = String(decoding: bytes.prefix(60), as: UTF8.self)
+            throw WireError(.invalidArgument, "the arguments are not JSON: '\(shown)' (quote them for the shell: '{\"path\": \"a.png\"}')")
+        }
+        return json
+    }
+
     private static func argumentHint(_ kind: WorkloadKind) -> String {
         switch kind {
         case .cpu: return "the number of iterations, e.g. concctl submit cpu 10000000"
         case .io, .async: return "a URL, e.g. concctl submit \(kind) http://127.0.0.1:8080/"
         case .sleep: return "milliseconds, e.g. concctl submit sleep 100"
-        case .noop: return "none"
+        case .noop, .call: return "none"
         }
     }
 
     private func submission() throws(WireError) -> Submission {
-        let workload = try Workload.parse(kind: kind, argument: argument)
+        let workload: Workload
+        var pool = pool
+        if let kind = WorkloadKind(rawValue: what), kind != .call {
+            workload = try Workload.parse(kind: kind, argument: argument)
+        } else {
+            workload = try Workload.validated(.call(function: argument ?? "", arguments: try callArguments()))
+            pool = PoolName(rawValue: what)
+        }
         return try Submission(
             workload: workload,
             pool: pool,
@@ -124,6 +180,7 @@ struct Submit: AsyncParsableCommand {
             print("\(Format.value(reply.value))  \(Self.placement(reply))")
         } else {
             printError("concctl: \(reply.error?.message ?? "the task failed") [\(reply.error?.code.rawValue ?? "internal")]")
+            if let traceback = reply.error?.traceback { printError(traceback) }
         }
     }
 

@@ -196,7 +196,7 @@ _concctl_submit() {
     non_repeating_flags=(--json -h --help)
     repeating_options=()
     non_repeating_options=(--socket --pool --count --timeout --retries --restart-wait)
-    __concctl_offer_flags_options 2
+    __concctl_offer_flags_options 3
 
     # Offer option value completions
     case "${prev}" in
@@ -217,14 +217,6 @@ _concctl_submit() {
         return
         ;;
     '--restart-wait')
-        return
-        ;;
-    esac
-
-    # Offer positional completions
-    case "${positional_number}" in
-    1)
-        __concctl_add_completions -W 'cpu'$'\n''io'$'\n''async'$'\n''sleep'$'\n''noop'
         return
         ;;
     esac
@@ -289,7 +281,7 @@ _concctl_compare() {
     # Offer positional completions
     case "${positional_number}" in
     1)
-        __concctl_add_completions -W 'cpu'$'\n''io'$'\n''async'$'\n''sleep'$'\n''noop'
+        __concctl_add_completions -W 'cpu'$'\n''io'$'\n''async'$'\n''sleep'$'\n''noop'$'\n''call'
         return
         ;;
     esac
