@@ -119,7 +119,8 @@ shared_files = share/completions/concctl.bash:$(BASHCOMPDIR)/concctl \
 	share/completions/_concctl:$(ZSHCOMPDIR)/_concctl \
 	share/completions/concctl.fish:$(FISHCOMPDIR)/concctl.fish \
 	share/man/concctl.1:$(MANDIR)/man1/concctl.1 \
-	share/man/concd.1:$(MANDIR)/man1/concd.1
+	share/man/concd.1:$(MANDIR)/man1/concd.1 \
+	share/python/concd_worker.py:$(DATADIR)/concd/python/concd_worker.py
 
 install: $(if $(filter 1,$(SKIP_BUILD)),,build)
 	@set -e; \

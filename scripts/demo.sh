@@ -18,7 +18,24 @@ http_pid=$!
 for _ in $(seq 100); do [ -s "$work/http.url" ] && break; sleep 0.05; done
 url=$(head -1 "$work/http.url")
 
-"$bin/concd" --socket "$socket" 2> "$work/concd.log" &
+# Two pools that run Python programs of the user's (examples/python): the seed's cpu_bound_task,
+# and a worker whose start-up takes a second, paid once per worker before concd says it is ready.
+repository=$(pwd)
+cat > "$work/concd.yaml" <<YAML
+pools:
+  seed:
+    model: process
+    workers: 2
+    command: ["python3", "$repository/examples/python/seed_worker.py"]
+    environment: {PYTHONPATH: $repository/share/python}
+  model:
+    model: process
+    workers: 2
+    command: ["python3", "$repository/examples/python/slow_start_worker.py"]
+    environment: {PYTHONPATH: $repository/share/python, START_SECONDS: "1"}
+YAML
+
+"$bin/concd" --socket "$socket" --config "$work/concd.yaml" 2> "$work/concd.log" &
 concd_pid=$!
 for _ in $(seq 200); do "$bin/concctl" --socket "$socket" ping >/dev/null 2>&1 && break; sleep 0.05; done
 
@@ -39,6 +56,13 @@ echo; echo "== side by side: one workload on every pool that can run it (concctl
 ctl compare cpu 10000000 --count 4
 ctl compare io "$url/delay/100" --count 8
 ctl compare sleep 100 --count 8
+echo; echo "== your own code: Python workers kept warm (examples/python, share/python/concd_worker.py) =="
+ctl submit seed cpu_bound_task '[1000000]'
+ctl submit seed cpu_bound_task '{"number": 1000000}' --count 8
+echo; echo "# the model pool's workers each slept 1 s at start-up; concd waited for them once, so a call answers in milliseconds:"
+ctl submit model lookup '"warm"'
+echo; echo "# what the function raises comes back with its type and traceback (exit status 1), and the worker lives on:"
+ctl submit seed cpu_bound_task '"ten"' || true
 echo; echo "== crash isolation: a worker is SIGKILLed under its task; only that task notices, and --retries runs it again =="
 "$bin/concctl" --socket "$socket" submit sleep 1500 --pool process --retries 1 > "$work/retried.out" 2>&1 &
 submit_pid=$!

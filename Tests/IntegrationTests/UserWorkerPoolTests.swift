@@ -1,0 +1,176 @@
+import Foundation
+import Testing
+
+/// A pool that runs the user's own program (a Python worker through share/python/concd_worker.py):
+/// calls with JSON arguments, the function's errors with their traceback, and a worker that dies,
+/// answers garbage or answers the wrong task being replaced while the pool keeps serving.
+extension BinaryLevelTests {
+    @Suite struct UserWorkerPoolTests {
+        /// The repository, for the Python module and examples.
+        static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().path
+
+        static let worker = """
+            import json, os, time
+            import concd_worker
+
+            STARTED = os.getpid()
+
+            @concd_worker.task
+            def echo(value):
+                return value
+
+            @concd_worker.task
+            def add(a, b):
+                return a + b
+
+            @concd_worker.task
+            def fail():
+                raise ValueError("boom")
+
+            @concd_worker.task
+            def crash():
+                os._exit(3)
+
+            @concd_worker.task
+            def garbage():
+                os.write(int(os.environ["CONCD_WORKER_FD"]), b"this is not json\\n")
+                return 1
+
+            @concd_worker.task
+            def wrong_task():
+                os.write(int(os.environ["CONCD_WORKER_FD"]), b'{"id": 999999, "ok": true, "result": 1}\\n')
+                return 1
+
+            @concd_worker.task
+            def nap(seconds):
+                time.sleep(seconds)
+                return seconds
+
+            @concd_worker.task
+            def whoami():
+                return {"pid": STARTED, "pool": os.environ["CONCD_POOL"], "worker": os.environ["CONCD_WORKER"], "cwd": os.getcwd()}
+
+            print("this line goes to concd's log, not the protocol", flush=True)
+            concd_worker.run()
+            """
+
+        private func write(_ directory: String, config: String) throws -> String {
+            try Self.worker.write(toFile: directory + "/worker.py", atomically: true, encoding: .utf8)
+            let path = directory + "/concd.yaml"
+            try config.write(toFile: path, atomically: true, encoding: .utf8)
+            return path
+        }
+
+        private func temporaryDirectory(_ name: String) throws -> String {
+            let directory = NSTemporaryDirectory() + "concd-\(name)-\(getpid())"
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            return directory
+        }
+
+        @Test func callsRunOnTheUsersProgramAndMisbehavingWorkersAreReplaced() async throws {
+            try await blocking {
+                let directory = try temporaryDirectory("user-pool")
+                defer { try? FileManager.default.removeItem(atPath: directory) }
+                let config = try write(directory, config: """
+                    pools:
+                      process: {workers: 1}
+                      py:
+                        model: process
+                        workers: 2
+                        command: ["python3", "\(directory)/worker.py"]
+                        working_directory: \(directory)
+                        environment: {PYTHONPATH: \(Self.repository)/share/python}
+                    """)
+                let daemon = try ConcdProcess(arguments: ["--config", config])
+                defer { daemon.stop() }
+                let ready = daemon.notifications.messages.first { $0.contains("READY=1") } ?? ""
+                #expect(ready.contains("py 0/2 busy q=0"), "\(ready)")
+
+                let echo = try daemon.concctl("submit", "py", "echo", #"{"value": {"a": [1, 2, "three"], "b": null}}"#, "--json")
+                #expect(echo.status == 0, "\(echo.stderr)")
+                let value = json(echo.stdout)?["value"] as? [String: Any]
+                #expect((value?["a"] as? [Any])?.count == 3 && value?["b"] is NSNull, "\(echo.stdout)")
+                let add = try daemon.concctl("submit", "py", "add", "[2, 40]")
+                #expect(add.stdout.hasPrefix("42  pool=py worker=py-"), "\(add.stdout)")
+                let whoami = try #require(json(try daemon.concctl("submit", "py", "whoami", "--json").stdout)?["value"] as? [String: Any])
+                #expect(whoami["pool"] as? String == "py" && (whoami["worker"] as? String)?.hasPrefix("py-") == true)
+                #expect((whoami["cwd"] as? String).map { URL(fileURLWithPath: $0).resolvingSymlinksInPath().path }
+                    == URL(fileURLWithPath: directory).resolvingSymlinksInPath().path)
+
+                // The function's error, with its type and traceback; the worker lives on.
+                let failed = try daemon.concctl("submit", "py", "fail")
+                #expect(failed.status == 1)
+                #expect(failed.stderr.contains("ValueError: boom [task_failed]"), "\(failed.stderr)")
+                #expect(failed.stderr.contains("Traceback (most recent call last)"), "\(failed.stderr)")
+                let unknown = try daemon.concctl("submit", "py", "nosuch")
+                #expect(unknown.status == 1 && unknown.stderr.contains("no function 'nosuch'"), "\(unknown.stderr)")
+
+                // Each way of breaking the protocol fails only its own task, and the worker is replaced.
+                let pids = Set(try (0..<6).map { _ in
+                    try #require(json(try daemon.concctl("submit", "py", "whoami", "--json").stdout)?["worker_pid"] as? Int)
+                })
+                let crash = try daemon.concctl("submit", "py", "crash")
+                #expect(crash.status == 1 && crash.stderr.contains("[worker_died]"), "\(crash.stderr)")
+                let garbage = try daemon.concctl("submit", "py", "garbage")
+                #expect(garbage.stderr.contains("sent a line that is not a JSON object of the worker protocol"), "\(garbage.stderr)")
+                #expect(garbage.stderr.contains("[bad_worker_reply]"), "\(garbage.stderr)")
+                let wrong = try daemon.concctl("submit", "py", "wrong_task")
+                #expect(wrong.stderr.contains("it answered task 999999, which it was not running [bad_worker_reply]"), "\(wrong.stderr)")
+                let late = try daemon.concctl("submit", "py", "nap", "5", "--timeout", "0.5")
+                #expect(late.status == 2, "\(late.stderr)")
+                var after: Set<Int> = []
+                for _ in 0..<40 where after.count < 2 {
+                    let reply = json(try daemon.concctl("submit", "py", "whoami", "--json").stdout)
+                    #expect(reply?["ok"] as? Bool == true)
+                    if let pid = reply?["worker_pid"] as? Int { after.insert(pid) }
+                }
+                #expect(after.count == 2 && after.isDisjoint(with: pids), "\(pids) then \(after)")
+
+                // Calls go only to a program's pool, and built-in workloads only elsewhere.
+                let cpu = try daemon.concctl("submit", "cpu", "10", "--pool", "py")
+                #expect(cpu.status == 4 && cpu.stderr.contains("runs a program"), "\(cpu.stderr)")
+                let onProcess = try daemon.concctl("submit", "process", "echo", "1")
+                #expect(onProcess.status == 64 && onProcess.stderr.contains("the built-in process pool runs concd's own workloads"), "\(onProcess.stderr)")
+                let notJSON = try daemon.concctl("submit", "py", "echo", "{nope")
+                #expect(notJSON.status == 64 && notJSON.stderr.contains("the arguments are not JSON"), "\(notJSON.stderr)")
+                #expect(daemon.log.contains("this line goes to concd's log, not the protocol"))
+
+                let status = try #require(json(try daemon.concctl("status", "--json").stdout)?["pools"] as? [[String: Any]])
+                #expect(status.last?["kind"] as? String == "py" && status.last?["size"] as? Int == 2)
+            }
+        }
+
+        @Test func aProgramThatNeverSaysReadyFailsStartWithItsCommandNamed() async throws {
+            try await blocking {
+                let directory = try temporaryDirectory("user-never-ready")
+                defer { try? FileManager.default.removeItem(atPath: directory) }
+                let config = try write(directory, config: """
+                    pools:
+                      process: {workers: 1}
+                      sleepy:
+                        model: process
+                        workers: 1
+                        command: ["python3", "-c", "import time; time.sleep(60)"]
+                        start_timeout: 1
+                    """)
+                let result = try runCommand(
+                    binaryDirectory + "/concd", ["--config", config, "--socket", directory + "/c.sock"], timeout: 60
+                )
+                #expect(result.status != 0)
+                #expect(result.stderr.contains("python3 -c 'import time; time.sleep(60)'"), "\(result.stderr)")
+                #expect(result.stderr.contains("did not greet the daemon"), "\(result.stderr)")
+
+                let missing = try write(directory, config: """
+                    pools:
+                      gone:
+                        model: process
+                        command: ["/nonexistent/worker"]
+                    """)
+                let absent = try runCommand(binaryDirectory + "/concd", ["--config", missing, "--socket", directory + "/c.sock"], timeout: 60)
+                #expect(absent.status != 0)
+                #expect(absent.stderr.contains("/nonexistent/worker"), "\(absent.stderr)")
+            }
+        }
+    }
+}
