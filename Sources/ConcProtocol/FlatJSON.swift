@@ -39,6 +39,8 @@ struct FlatJSON {
         case negative(Int64)
         case bool(Bool)
         case null
+        /// The text of the one member whose key is the `rawKey`: any JSON value, checked, not read.
+        case raw(UnsafeBufferPointer<UInt8>)
 
         /// The value as an Int64, if it is an integer in range.
         var int64: Int64? {
@@ -55,8 +57,12 @@ struct FlatJSON {
     /// and value in order, and building no string or array: the request decoder's hot path. Returns
     /// false when the object is not that simple or `body` returns false. `body` bounds the number of
     /// members (and rejects repeated keys) itself.
+    ///
+    /// The member whose key is `rawKey` may hold any JSON value (a call's `args`, a worker's
+    /// `result`): it is checked against JSON's grammar (strings valid UTF-8, at most 64 levels deep)
+    /// and handed over as its text, `.raw`.
     static func scalarMembers(
-        _ bytes: UnsafeBufferPointer<UInt8>, _ body: (UnsafeBufferPointer<UInt8>, Scalar) -> Bool
+        _ bytes: UnsafeBufferPointer<UInt8>, rawKey: StaticString? = nil, _ body: (UnsafeBufferPointer<UInt8>, Scalar) -> Bool
     ) -> Bool {
         var reader = FlatJSON(bytes: bytes)
         reader.skipSpace()
@@ -69,7 +75,17 @@ struct FlatJSON {
                 reader.skipSpace()
                 guard reader.consume(UInt8(ascii: ":")) else { return false }
                 reader.skipSpace()
-                guard let value = reader.scalar(), body(key, value) else { return false }
+                let value: Scalar?
+                if let rawKey, Self.equal(key, rawKey) {
+                    let start = reader.position
+                    guard reader.skipValue(depth: 64) else { return false }
+                    let text = UnsafeBufferPointer(rebasing: bytes[start..<reader.position])
+                    guard String(validating: text, as: UTF8.self) != nil else { return false }
+                    value = .raw(text)
+                } else {
+                    value = reader.scalar()
+                }
+                guard let value, body(key, value) else { return false }
                 reader.skipSpace()
                 if reader.consume(UInt8(ascii: ",")) { continue }
                 guard reader.consume(UInt8(ascii: "}")) else { return false }
@@ -93,6 +109,101 @@ struct FlatJSON {
             default: return nil
             }
         }
+    }
+
+    private static func equal(_ bytes: UnsafeBufferPointer<UInt8>, _ text: StaticString) -> Bool {
+        guard bytes.count == text.utf8CodeUnitCount else { return false }
+        for index in 0..<bytes.count where bytes[index] != text.utf8Start[index] { return false }
+        return true
+    }
+
+    /// Moves past one JSON value of any shape, checking its grammar (RFC 8259; UTF-8 is checked
+    /// by the caller); false when it is not JSON or nests deeper than `depth`.
+    private mutating func skipValue(depth: Int) -> Bool {
+        guard depth > 0, let byte = current else { return false }
+        switch byte {
+        case UInt8(ascii: "{"), UInt8(ascii: "["):
+            let close = byte == UInt8(ascii: "{") ? UInt8(ascii: "}") : UInt8(ascii: "]")
+            position += 1
+            skipSpace()
+            if consume(close) { return true }
+            while true {
+                skipSpace()
+                if close == UInt8(ascii: "}") {
+                    guard skipString() else { return false }
+                    skipSpace()
+                    guard consume(UInt8(ascii: ":")) else { return false }
+                    skipSpace()
+                }
+                guard skipValue(depth: depth - 1) else { return false }
+                skipSpace()
+                if consume(UInt8(ascii: ",")) { continue }
+                return consume(close)
+            }
+        case UInt8(ascii: "\""): return skipString()
+        case UInt8(ascii: "t"): return literal("true")
+        case UInt8(ascii: "f"): return literal("false")
+        case UInt8(ascii: "n"): return literal("null")
+        default: return skipNumber()
+        }
+    }
+
+    /// A string with any escapes JSON allows; bytes from 0x80 up pass (the caller checks UTF-8).
+    private mutating func skipString() -> Bool {
+        guard consume(UInt8(ascii: "\"")) else { return false }
+        while let byte = current {
+            position += 1
+            switch byte {
+            case UInt8(ascii: "\""): return true
+            case UInt8(ascii: "\\"):
+                guard let escaped = current else { return false }
+                position += 1
+                switch escaped {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
+                    UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                    continue
+                case UInt8(ascii: "u"):
+                    for _ in 0..<4 {
+                        guard let hex = current, Self.isHexDigit(hex) else { return false }
+                        position += 1
+                    }
+                default: return false
+                }
+            case 0x00..<0x20: return false
+            default: continue
+            }
+        }
+        return false
+    }
+
+    private static func isHexDigit(_ byte: UInt8) -> Bool {
+        (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(byte)
+            || (UInt8(ascii: "A")...UInt8(ascii: "F")).contains(byte)
+    }
+
+    /// A number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+    private mutating func skipNumber() -> Bool {
+        _ = consume(UInt8(ascii: "-"))
+        guard let first = current, Self.isDigit(first) else { return false }
+        position += 1
+        if first != UInt8(ascii: "0") { skipDigits() }
+        if consume(UInt8(ascii: ".")) {
+            guard let digit = current, Self.isDigit(digit) else { return false }
+            skipDigits()
+        }
+        if current == UInt8(ascii: "e") || current == UInt8(ascii: "E") {
+            position += 1
+            if !consume(UInt8(ascii: "+")) { _ = consume(UInt8(ascii: "-")) }
+            guard let digit = current, Self.isDigit(digit) else { return false }
+            skipDigits()
+        }
+        return true
+    }
+
+    private static func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
+
+    private mutating func skipDigits() {
+        while let byte = current, Self.isDigit(byte) { position += 1 }
     }
 
     private static let maxMembers = 16

@@ -3,7 +3,8 @@ import Foundation
 /// One JSON value of any shape, kept as compact text: the arguments of a `call` and what the user's
 /// function returned. concd does not look inside; it checks the text is JSON and passes it on.
 public struct JSONText: Codable, Sendable, Equatable, CustomStringConvertible {
-    /// The value as compact JSON, without spaces (an object's keys in the order Foundation reads them).
+    /// The value's JSON text: as it came when the fast readers took it (spaces inside kept), compact
+    /// when Foundation read it (an object's keys then in the order Foundation gives them).
     public let text: String
 
     /// The JSON `null`.

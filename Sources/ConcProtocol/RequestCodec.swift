@@ -152,8 +152,8 @@ struct WireRequest: Codable {
     var retries: Int64?
     var size: Int64?
     var pid: Int64?
-    /// For a call: the function's name and its arguments. Read by Foundation only (the fast reader
-    /// does not know these keys), since `args` may be of any shape.
+    /// For a call: the function's name and its arguments (any JSON: the fast reader checks it and
+    /// keeps its text; Foundation's reads it and writes it compact).
     var fn: String?
     var args: JSONText?
 
@@ -170,7 +170,7 @@ struct WireRequest: Codable {
     static func fast(_ bytes: UnsafeBufferPointer<UInt8>) -> WireRequest? {
         var wire = WireRequest()
         var seen: UInt16 = 0
-        let read = FlatJSON.scalarMembers(bytes) { key, value in
+        let read = FlatJSON.scalarMembers(bytes, rawKey: "args") { key, value in
             // An unknown key (even with a null value) or a repeated one is left to Foundation.
             guard let field = Field(key), seen & field.bit == 0 else { return false }
             seen |= field.bit
@@ -192,15 +192,19 @@ struct WireRequest: Codable {
                 case .size: wire.size = number
                 default: wire.pid = number
                 }
-            case .op, .kind, .url, .pool:
+            case .op, .kind, .url, .pool, .fn:
                 guard case .string(let bytes) = value else { return false }
                 let text = String(decoding: bytes, as: UTF8.self)
                 switch field {
                 case .op: wire.op = text
                 case .kind: wire.kind = text
                 case .url: wire.url = text
+                case .fn: wire.fn = text
                 default: wire.pool = text
                 }
+            case .args:
+                guard case .raw(let text) = value else { return false }
+                wire.args = JSONText(trusted: String(decoding: text, as: UTF8.self))
             }
             return true
         }
@@ -209,9 +213,9 @@ struct WireRequest: Codable {
 
     /// The keys the fast reader knows, each a bit of the set of keys seen.
     private enum Field: UInt16 {
-        case v, id, op, kind, n, ms, url, pool, timeoutMilliseconds, retries, size, pid
+        case v, id, op, kind, n, ms, url, pool, timeoutMilliseconds, retries, size, pid, fn, args
 
-        static let count: UInt16 = 12
+        static let count: UInt16 = 14
 
         var bit: UInt16 { 1 << rawValue }
 
@@ -229,6 +233,8 @@ struct WireRequest: Codable {
             case .retries: return "retries"
             case .size: return "size"
             case .pid: return "pid"
+            case .fn: return "fn"
+            case .args: return "args"
             }
         }
 

@@ -37,6 +37,7 @@ public enum UserWorkerProtocol {
 
     /// Decodes one line from the worker (without its newline), or says in a sentence what is wrong with it.
     public static func decode(_ line: some Collection<UInt8>) -> Result<Message, DecodingFailure> {
+        if let fast = line.withContiguousStorageIfAvailable(fastResult) ?? nil { return .success(fast) }
         let wire: WireMessage
         do {
             wire = try JSONDecoder().decode(WireMessage.self, from: Data(line))
@@ -60,6 +61,29 @@ public enum UserWorkerProtocol {
         let type = error?.type ?? "Error"
         let message = error?.message ?? "the function failed without a message"
         return .success(.result(id: id, .failure(.taskFailed(type: type, message: "\(type): \(message)", traceback: error?.traceback))))
+    }
+
+    /// A successful result (`{"id":N,"ok":true,"result":…}`, nearly every line) read without
+    /// Foundation; nil for anything else, which Foundation's decoder reads.
+    private static func fastResult(_ bytes: UnsafeBufferPointer<UInt8>) -> Message? {
+        var id: UInt64?
+        var ok = false
+        var result = JSONText.null
+        let read = FlatJSON.scalarMembers(bytes, rawKey: "result") { key, value in
+            switch (key.count, value) {
+            case (2, .unsigned(let number)) where key[0] == UInt8(ascii: "i") && key[1] == UInt8(ascii: "d") && id == nil:
+                id = number
+            case (2, .bool(true)) where key[0] == UInt8(ascii: "o") && key[1] == UInt8(ascii: "k") && !ok:
+                ok = true
+            case (6, .raw(let text)):
+                result = JSONText(trusted: String(decoding: text, as: UTF8.self))
+            default:
+                return false
+            }
+            return true
+        }
+        guard read, ok, let id else { return nil }
+        return .result(id: id, .success(result))
     }
 
     /// Why a worker's line could not be read.
