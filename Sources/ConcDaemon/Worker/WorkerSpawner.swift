@@ -7,8 +7,11 @@ import SystemPackage
 package struct SpawnedWorker: Sendable {
     /// The worker's pid.
     package var pid: pid_t
-    /// The daemon's end of the SOCK_SEQPACKET socketpair.
+    /// The daemon's end of the socketpair.
     package var socket: Int32
+    /// The read ends of the pipes on the worker's stdout and stderr (a user's program), or nil
+    /// when the worker writes where concd does.
+    package var output: (stdout: Int32, stderr: Int32)?
 }
 
 /// Starts a worker (`concd-worker`, or `concd` in worker mode) through `SpawnRequest` (ConcSystem),
@@ -84,7 +87,7 @@ package enum WorkerSpawner {
 
     /// Spawns a worker of `program` for worker `worker` of pool `pool`: concd's own worker, or the
     /// user's command with its channel (a stream socket: one JSON line per message) on fd 3, named
-    /// in `CONCD_WORKER_FD`, standard input from /dev/null and its output where concd's goes.
+    /// in `CONCD_WORKER_FD`, standard input from /dev/null and its output on two pipes for concd to log.
     package static func spawn(_ program: WorkerProgram, pool: String, worker: String) throws(Failure) -> SpawnedWorker {
         switch program {
         case .builtIn(let executable):
@@ -95,16 +98,46 @@ package enum WorkerSpawner {
             environment["CONCD_WORKER_PROTOCOL"] = String(UserWorkerProtocol.version)
             environment["CONCD_POOL"] = pool
             environment["CONCD_WORKER"] = worker
-            return try spawn(
-                socketType: Glibc.SOCK_STREAM,
-                SpawnRequest(
-                    executable: command.executable, arguments: command.arguments,
-                    environment: SpawnRequest.currentEnvironment(adding: environment, removing: ["NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "WATCHDOG_USEC", "WATCHDOG_PID"]),
-                    nullStandardInput: true, searchesPath: !command.executable.contains("/"), ownProcessGroup: true,
-                    workingDirectory: command.workingDirectory
-                )
+            // Its output comes to concd through two pipes, so each line is logged with the worker's name.
+            var out: [Int32] = [-1, -1]
+            var err: [Int32] = [-1, -1]
+            guard pipe(&out) == 0 else { throw pipeFailure() }
+            guard pipe(&err) == 0 else {
+                close(out[0])
+                close(out[1])
+                throw pipeFailure()
+            }
+            for descriptor in out + err { _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC) }
+            defer {
+                close(out[1])
+                close(err[1])
+            }
+            var request = SpawnRequest(
+                executable: command.executable, arguments: command.arguments,
+                environment: SpawnRequest.currentEnvironment(adding: environment, removing: Self.systemdVariables),
+                nullStandardInput: true, searchesPath: !command.executable.contains("/"), ownProcessGroup: true,
+                workingDirectory: command.workingDirectory
             )
+            request.placements = [.init(out[1], at: 1), .init(err[1], at: 2)]
+            do {
+                var spawned = try spawn(socketType: Glibc.SOCK_STREAM, request)
+                spawned.output = (out[0], err[0])
+                return spawned
+            } catch {
+                close(out[0])
+                close(err[0])
+                throw error
+            }
         }
+    }
+
+    /// What systemd set for concd alone: a worker that saw them might notify or answer the watchdog.
+    private static let systemdVariables: Set<String> = [
+        "NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "WATCHDOG_USEC", "WATCHDOG_PID",
+    ]
+
+    private static func pipeFailure() -> Failure {
+        Failure(code: .socketPairFailed, underlyingError: Errno(rawValue: errno), description: "pipe failed: \(Syscall.errnoDescription)")
     }
 
     /// Spawns `executable --worker-fd 3 --worker-parent <pid>` with a fresh socketpair on fd 3,

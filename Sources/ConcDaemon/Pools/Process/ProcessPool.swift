@@ -58,7 +58,7 @@ package final class ProcessPool: Pool {
         self.program = program
         self.greetingTimeout = startTimeout
         self.loops = Array(eventLoopGroup.makeIterator())
-        self.launcher = WorkerLauncher(program: program, pool: name.rawValue)
+        self.launcher = WorkerLauncher(program: program, pool: name.rawValue, logger: logger)
         self.state = Mutex(Machine(Machine.Configuration(
             name: name.rawValue, executable: program.description, queueLimit: queueLimit, recycling: recycling, prefetchBehind: prefetchBehind,
             residentBytes: { ProcFS.residentBytes(pid: $0) }
@@ -281,7 +281,8 @@ package final class ProcessPool: Pool {
         WorkerReaper.stop(pid: stop.pid, connection: stop.connection, terminate: stop.terminate) { [self] in
             let (exited, actions) = decide { machine, actions -> Bool in
                 // Collected under the lock, so `kill(workerPID:)` never signals a reused pid.
-                guard let exit = WorkerReaper.collect(stop.pid) else { return false }
+                guard var exit = WorkerReaper.collect(stop.pid) else { return false }
+                if let said = stop.connection.output?.tail { exit += " (its last output: \(said))" }
                 machine.reaped(slot: stop.slot, worker: stop.worker, exit: exit, now: .now(), actions: &actions)
                 return true
             }

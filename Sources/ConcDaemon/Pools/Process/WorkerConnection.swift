@@ -14,6 +14,8 @@ package final class WorkerConnection: Sendable {
     /// The deadline timer of the running task, if it has one. At most one task per worker has a
     /// deadline at a time: a task sent ahead of time never has one.
     private let deadline = Mutex<DeadlineTimer>(DeadlineTimer())
+    /// What a user's program printed last (nil for concd's own worker, whose output is concd's).
+    let output: WorkerOutput?
 
     private struct DeadlineTimer {
         var armed: (sequence: UInt64, timer: Scheduled<Void>)?
@@ -22,9 +24,10 @@ package final class WorkerConnection: Sendable {
         var cancelledUpTo: UInt64 = 0
     }
 
-    init(socket: WorkerSocket, channel: any Channel) {
+    init(socket: WorkerSocket, channel: any Channel, output: WorkerOutput? = nil) {
         self.socket = socket
         self.channel = channel
+        self.output = output
     }
 
     /// The event loop the worker's replies arrive on.

@@ -2,6 +2,7 @@ import CConcShims
 import ConcProtocol
 import ConcWorkerCore
 import Glibc
+import Logging
 import NIOCore
 import NIOPosix
 import Synchronization
@@ -16,10 +17,12 @@ final class WorkerLauncher: Sendable {
     private let thread = NIOThreadPool(numberOfThreads: 1)
     private let program: WorkerProgram
     private let pool: String
+    private let logger: Logger
 
-    init(program: WorkerProgram, pool: String) {
+    init(program: WorkerProgram, pool: String, logger: Logger) {
         self.program = program
         self.pool = pool
+        self.logger = logger
         thread.start()
     }
 
@@ -33,10 +36,10 @@ final class WorkerLauncher: Sendable {
         adopt: @escaping @Sendable (_ pid: Int32, WorkerConnection) -> any ChannelHandler,
         failed: @escaping @Sendable (String) -> Void
     ) {
-        thread.submit { [program, pool] _ in
+        thread.submit { [program, pool, logger] _ in
             _ = concd_set_thread_name("concd-spawner")
             do throws(WorkerSpawner.Failure) {
-                try Self.launch(program, pool: pool, worker: worker, on: loop, adopt: adopt)
+                try Self.launch(program, pool: pool, worker: worker, on: loop, logger: logger, adopt: adopt)
             } catch {
                 failed(error.description)
             }
@@ -49,11 +52,29 @@ final class WorkerLauncher: Sendable {
     }
 
     private static func launch(
-        _ program: WorkerProgram, pool: String, worker: String, on loop: any EventLoop,
+        _ program: WorkerProgram, pool: String, worker: String, on loop: any EventLoop, logger: Logger,
         adopt: @escaping @Sendable (_ pid: Int32, WorkerConnection) -> any ChannelHandler
     ) throws(WorkerSpawner.Failure) {
         let executable = program.description
         let spawned = try WorkerSpawner.spawn(program, pool: pool, worker: worker)
+        let output = spawned.output.map { _ in WorkerOutput() }
+        if let descriptors = spawned.output, let output {
+            for (descriptor, stream) in [(descriptors.stdout, "stdout"), (descriptors.stderr, "stderr")] {
+                // If the pipe cannot be watched the worker would block on a full one: it is closed
+                // instead, and the worker's prints fail rather than stall it.
+                _ = try? NIOPipeBootstrap(group: loop)
+                    .channelInitializer { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            try channel.pipeline.syncOperations.addHandlers(
+                                ByteToMessageHandler(OutputLineDecoder()),
+                                WorkerOutputHandler(logger: logger, output: output, pool: pool, worker: worker, pid: spawned.pid, stream: stream)
+                            )
+                        }
+                    }
+                    .takingOwnershipOfDescriptor(input: descriptor)
+                    .wait()
+            }
+        }
         // A user's program writes lines on a stream: they are cut by a decoder, and read in
         // buffers that grow with them. concd's own worker sends datagrams of a known bound.
         let lines = program.isCommand
@@ -73,7 +94,7 @@ final class WorkerLauncher: Sendable {
                 .channelOption(ChannelOptions.recvAllocator, value: allocator)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        let connection = WorkerConnection(socket: WorkerSocket(spawned.socket), channel: channel)
+                        let connection = WorkerConnection(socket: WorkerSocket(spawned.socket), channel: channel, output: output)
                         if lines {
                             try channel.pipeline.syncOperations.addHandler(
                                 ByteToMessageHandler(LineFrameDecoder(maxFrameBytes: ProtocolLimits.maxWorkerReplyBytes))
