@@ -152,6 +152,7 @@ else
     install -m 0644 "$2/systemd/concd.socket" /usr/local/lib/systemd/system/concd.socket
     install -m 0644 "$2/systemd/concd.sysusers" /usr/local/lib/sysusers.d/concd.conf
     [ -f "$2/etc/concd/concd.yaml" ] && install -m 0644 "$2/etc/concd/concd.yaml" /etc/concd/concd.yaml || true
+    install -D -m 0644 "$2/share/python/concd_worker.py" /usr/local/share/concd/python/concd_worker.py
     systemd-sysusers /usr/local/lib/sysusers.d/concd.conf' sh "$builddir" "$repo" &&
     pass "install: by copying (no make in the box)" || fail "install: by copying (no make in the box)"
 fi
@@ -398,6 +399,36 @@ else
 fi
 in_box rm -f "$dropins/60-e2e-watchdog.conf"
 in_box systemctl daemon-reload
+
+# h. a pool that runs the user's own program (a Python worker through the installed concd_worker
+# module), declared in the installed configuration file: started with concd, called by name, its
+# output in the journal with the worker's fields. The original configuration comes back after.
+step="h. a Python program's pool from $config: concctl submit e2epy add [2,40] -> 42, output in the journal"
+if ! in_box test -x /usr/bin/python3; then
+  fail "$step" "no /usr/bin/python3 in the box (CI installs python3)"
+elif ! module=$(in_box sh -c 'ls /usr/local/share/concd/python/concd_worker.py 2>/dev/null') || [ -z "$module" ]; then
+  fail "$step" "make install did not install share/concd/python/concd_worker.py"
+else
+  original=$(in_box cat "$config")
+  in_box install -d -m 0755 /usr/local/lib/concd-e2e
+  printf '%s\n' 'import concd_worker' '' '@concd_worker.task' 'def add(a, b):' '    return a + b' '' \
+    'print("e2e worker ready", flush=True)' 'concd_worker.run()' |
+    in_box sh -c 'cat > /usr/local/lib/concd-e2e/worker.py && chmod 0644 /usr/local/lib/concd-e2e/worker.py'
+  printf '%s\n' 'pools:' '  process: {workers: 1}' '  e2epy:' '    model: process' '    workers: 2' \
+    '    command: ["python3", "/usr/local/lib/concd-e2e/worker.py"]' \
+    '    environment: {PYTHONPATH: /usr/local/share/concd/python}' | in_box sh -c "cat > $config"
+  in_box_t 30 systemctl stop concd.socket 2>/dev/null
+  restart_output=$(in_box_t 90 systemctl restart concd 2>&1)
+  out=$(in_box_t 60 concctl submit e2epy add '[2, 40]' 2>&1)
+  printed() { in_box journalctl --no-pager -u concd CONCD_EVENT=worker_output -o json 2>/dev/null | grep -q '"CONCD_POOL" *: *"e2epy"'; }
+  if [ "$(echo "$out" | head -1 | awk '{print $1}')" = 42 ] && wait_for 10 printed; then
+    pass "$step" "$(echo "$out" | head -1); $(in_box journalctl --no-pager -u concd CONCD_EVENT=worker_output -o cat -n 1 2>/dev/null)"
+  else
+    fail "$step" "got: $(echo "$out" | head -3 | tr '\n' ' ')${restart_output:+ ($restart_output)}; is-active=$(in_box systemctl is-active concd)"
+  fi
+  echo "$original" | in_box sh -c "cat > $config"
+  in_box_t 90 systemctl restart concd 2>/dev/null
+fi
 
 # g. stop: a clean exit. concd.socket is stopped first, so that no queued connection starts
 # concd again; concd is started if an earlier check left it stopped.
