@@ -267,8 +267,7 @@ package final class ProcessPool: Pool {
                     machine.spawned(slot: slot, worker: worker, pid: pid, connection: connection, actions: &actions)
                 }
                 perform(actions)
-                if program.isCommand { return UserWorkerChannelHandler(pool: self, slot: slot, worker: worker) }
-                return WorkerChannelHandler(pool: self, slot: slot, worker: worker)
+                return WorkerChannelHandler(pool: self, slot: slot, worker: worker, lines: program.isCommand)
             },
             failed: { [self] error in
                 let ((), actions) = decide { machine, actions in machine.spawnFailed(slot: slot, error: error, actions: &actions) }

@@ -124,51 +124,31 @@ final class WorkerSocket: Sendable {
 }
 
 /// Reads one worker's messages on its event loop and tells the pool when the worker goes away.
+/// concd's own worker sends datagrams (SOCK_SEQPACKET keeps them apart: one read is one message);
+/// a user's program sends lines, cut by a `LineFrameDecoder` in front of this handler, and a line
+/// longer than `ProtocolLimits.maxWorkerReplyBytes` breaks the protocol, which replaces the worker.
 final class WorkerChannelHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
 
     private let pool: ProcessPool
     private let slot: Int
     private let worker: UInt64
+    /// Whether the worker is a user's program, speaking the line protocol.
+    private let lines: Bool
 
-    init(pool: ProcessPool, slot: Int, worker: UInt64) {
+    init(pool: ProcessPool, slot: Int, worker: UInt64, lines: Bool) {
         self.pool = pool
         self.slot = slot
         self.worker = worker
+        self.lines = lines
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        // One read is one datagram: SOCK_SEQPACKET keeps the worker's messages apart.
-        pool.received(slot: slot, worker: worker, message: unwrapInboundIn(data))
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        pool.lost(slot: slot, worker: worker)
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        context.close(promise: nil)
-    }
-}
-
-/// Reads one user worker's lines (docs/worker-protocol.md) on its event loop: a `LineFrameDecoder`
-/// in front of it cuts them, and one longer than `ProtocolLimits.maxWorkerReplyBytes` breaks the
-/// protocol, which replaces the worker.
-final class UserWorkerChannelHandler: ChannelInboundHandler {
-    typealias InboundIn = ByteBuffer
-
-    private let pool: ProcessPool
-    private let slot: Int
-    private let worker: UInt64
-
-    init(pool: ProcessPool, slot: Int, worker: UInt64) {
-        self.pool = pool
-        self.slot = slot
-        self.worker = worker
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        pool.received(slot: slot, worker: worker, line: unwrapInboundIn(data))
+        if lines {
+            pool.received(slot: slot, worker: worker, line: unwrapInboundIn(data))
+        } else {
+            pool.received(slot: slot, worker: worker, message: unwrapInboundIn(data))
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
