@@ -1,6 +1,8 @@
 #define _GNU_SOURCE
 #include "CConcShims.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <spawn.h>
 #include <unistd.h>
@@ -8,6 +10,7 @@
 #include <stddef.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 
 _Static_assert(sizeof(concd_ucred) == sizeof(struct ucred), "concd_ucred must match struct ucred");
 _Static_assert(offsetof(concd_ucred, uid) == offsetof(struct ucred, uid), "concd_ucred must match struct ucred");
@@ -35,4 +38,17 @@ int concd_available_cores(void) {
 
 int concd_spawn_file_actions_addchdir(posix_spawn_file_actions_t *actions, const char *path) {
     return posix_spawn_file_actions_addchdir_np(actions, path);
+}
+
+int concd_pidfd_open(pid_t pid) {
+#ifdef SYS_pidfd_open
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+int concd_pipe_cloexec(int descriptors[2]) {
+    return pipe2(descriptors, O_CLOEXEC);
 }

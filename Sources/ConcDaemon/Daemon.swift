@@ -77,7 +77,7 @@ public final class Daemon: Sendable {
             for pool in pools { await pool.shutdown() }
             throw error
         }
-        let dispatcher = Dispatcher(pools: pools, socketPath: configuration.socketPath, logger: logger)
+        let dispatcher = Dispatcher(pools: pools, socketPath: configuration.socketPath, execPolicy: configuration.exec, logger: logger)
         dispatcher.connect(Dispatcher.DaemonControl(
             reload: { [self] in await reload() },
             shutdown: { [self] in await shutdown() }
@@ -215,6 +215,7 @@ public final class Daemon: Sendable {
             restartNeeded.append("\(name) is gone")
         }
         current.metrics.setInterval(seconds: next.metricsIntervalSeconds)
+        current.dispatcher.setExecPolicy(next.exec)
         running.withLock { $0?.configuration = next }
         if !restartNeeded.isEmpty {
             logger.error(

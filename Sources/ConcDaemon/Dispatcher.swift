@@ -15,6 +15,8 @@ package final class Dispatcher: Sendable {
     private let socketPath: String
     let logger: Logger
     let daemonControl = Mutex<DaemonControl?>(nil)
+    /// Who may run which commands (`exec:`); a reload replaces it.
+    private let execPolicy: Mutex<ExecPolicy>
     /// The Prometheus metrics of this daemon (Dispatcher+Visibility.swift).
     package var prometheus: PrometheusExporter { registry.prometheus }
 
@@ -35,10 +37,16 @@ package final class Dispatcher: Sendable {
     }
 
     /// A Dispatcher over `pools`, which every report lists in this order; their names must be unique.
-    package init(pools: [any Pool], socketPath: String, logger: Logger = Logger(label: "concd")) {
+    package init(pools: [any Pool], socketPath: String, execPolicy: ExecPolicy = ExecPolicy(), logger: Logger = Logger(label: "concd")) {
         self.registry = PoolRegistry(pools: pools)
+        self.execPolicy = Mutex(execPolicy)
         self.socketPath = socketPath
         self.logger = logger
+    }
+
+    /// Takes the exec policy a reload read; submissions from now on are checked against it.
+    package func setExecPolicy(_ policy: ExecPolicy) {
+        execPolicy.withLock { $0 = policy }
     }
 
     /// Lets `reload` and `shutdown` requests reach the daemon.
@@ -58,7 +66,7 @@ package final class Dispatcher: Sendable {
         case .status:
             reply(Reply(id: request.id, ok: true, status: status()))
         case .submit(let submission):
-            submit(submission, id: request.id, reply: reply)
+            submit(submission, id: request.id, peer: peer, reply: reply)
         case .metrics:
             reply(Reply(id: request.id, ok: true, metrics: metricsExposition()))
         case .resize, .reload, .shutdown, .killWorker:
@@ -82,7 +90,7 @@ package final class Dispatcher: Sendable {
         return WireError(.unsupportedPool, "this daemon runs no pool named '\(name)'; its pools: \(names)")
     }
 
-    private func submit(_ submission: Submission, id: UInt64?, reply: @escaping @Sendable (Reply) -> Void) {
+    private func submit(_ submission: Submission, id: UInt64?, peer: PeerCredentials?, reply: @escaping @Sendable (Reply) -> Void) {
         let kind = submission.resolvedPool
         guard let entry = registry.entry(kind) else {
             reply(.failure(id: id, noSuchPool(kind)))
@@ -115,8 +123,18 @@ package final class Dispatcher: Sendable {
             )))
             return
         }
+        var command: PreparedCommand?
+        if case .exec(let argv) = submission.workload {
+            switch authorize(argv, peer: peer) {
+            case .success(let prepared): command = prepared
+            case .failure(let error):
+                counters.rejected.add(1, ordering: .relaxed)
+                reply(Reply(id: id, ok: false, kind: .exec, pool: kind, error: error))
+                return
+            }
+        }
         let attempt = Attempt(
-            id: id, submission: submission, pool: pool, counters: counters, received: .now(), reply: reply
+            id: id, submission: submission, pool: pool, counters: counters, received: .now(), command: command, reply: reply
         )
         do {
             try pool.submit(job(for: attempt, number: 1, deaths: []))
@@ -133,7 +151,29 @@ package final class Dispatcher: Sendable {
         var pool: any Pool
         var counters: PoolCounters
         var received: NIODeadline
+        var command: PreparedCommand?
         var reply: @Sendable (Reply) -> Void
+    }
+
+    /// The exec policy's decision on `argv` for `peer`, logged with the caller's uid and pid either
+    /// way: a command runs as the daemon's user, so each one is on record.
+    private func authorize(_ argv: [String], peer: PeerCredentials?) -> Result<PreparedCommand, WireError> {
+        let decision = execPolicy.withLock { $0 }.authorize(argv, caller: peer)
+        var audit: Logger.Metadata = [
+            "event": "exec", "argv": "\(argv.joined(separator: " "))",
+            "caller_uid": "\(peer.map { "\($0.uid)" } ?? "unknown")",
+            "caller_pid": "\(peer.map { "\($0.pid)" } ?? "unknown")",
+        ]
+        switch decision {
+        case .success(let command):
+            audit["program"] = "\(command.executable)"
+            logger.info("running a command", metadata: audit)
+        case .failure(let error):
+            audit["outcome"] = "refused"
+            audit["reason"] = "\(error.message)"
+            logger.warning("refused a command", metadata: audit)
+        }
+        return decision
     }
 
     /// The job for attempt `number`; `deaths` describes the workers earlier attempts died on.
@@ -144,6 +184,7 @@ package final class Dispatcher: Sendable {
         return Job(
             workload: workload,
             deadline: timeout.map { attempt.received + .milliseconds($0) },
+            command: attempt.command,
             complete: { [self] outcome in
                 if case .failure(let error) = outcome.result, error.code == .workerDied,
                     retry(attempt, after: number, deaths: deaths + [error.message])

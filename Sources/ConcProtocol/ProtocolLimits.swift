@@ -16,6 +16,8 @@ public enum ProtocolLimits {
     public static let maxRetries = 10
     /// The longest function name a `call` may give.
     public static let maxFunctionNameBytes = 200
+    /// The most arguments (the program included) an `exec` may give.
+    public static let maxExecArguments = 4096
     /// The largest message a user's worker program may send (a result, an error and its traceback).
     public static let maxWorkerReplyBytes = 16 * 1024 * 1024
 }

@@ -75,9 +75,12 @@ public enum TaskValue: Codable, Sendable, Equatable {
     case empty
     /// What a user's function returned (`call`).
     case json(JSONText)
+    /// How a command ended and what it wrote (`exec`).
+    case command(CommandResult)
 
     /// Reads a value by its shape: null, an integer, an HTTP summary (an object of exactly `bytes`,
-    /// `status` and `time_us`), else any JSON a function returned.
+    /// `status` and `time_us`), a command's result (`stdout`, `stderr`, `exit_code` or `signal`, and
+    /// only the keys of ``CommandResult``), else any JSON a function returned.
     public init(from decoder: any Decoder) throws {
         let value = try JSONValue(from: decoder)
         switch value {
@@ -86,6 +89,9 @@ public enum TaskValue: Codable, Sendable, Equatable {
         case .object(let members) where Set(members.map(\.0)) == ["bytes", "status", "time_us"]:
             let container = try decoder.singleValueContainer()
             self = .http(try container.decode(HTTPSummary.self))
+        case .object(let members) where Self.isCommandResult(Set(members.map(\.0))):
+            let container = try decoder.singleValueContainer()
+            self = .command(try container.decode(CommandResult.self))
         default: self = .json(JSONText(value))
         }
     }
@@ -97,7 +103,13 @@ public enum TaskValue: Codable, Sendable, Equatable {
         case .http(let summary): try container.encode(summary)
         case .empty: try container.encodeNil()
         case .json(let text): try container.encode(text)
+        case .command(let result): try container.encode(result)
         }
+    }
+
+    private static func isCommandResult(_ keys: Set<String>) -> Bool {
+        keys.isSubset(of: CommandResult.keys) && keys.contains("stdout") && keys.contains("stderr")
+            && (keys.contains("exit_code") || keys.contains("signal"))
     }
 }
 

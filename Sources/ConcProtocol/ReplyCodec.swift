@@ -68,6 +68,29 @@ public enum ReplyCodec {
             case .json(let json):
                 var text = json.text
                 text.withUTF8 { writer.bytes.append(contentsOf: $0) }
+            case .command(let result):
+                writer.bytes.append(UInt8(ascii: "{"))
+                if let code = result.exitCode {
+                    writer.raw(#""exit_code":"#)
+                    writer.signed(Int64(code))
+                    writer.bytes.append(UInt8(ascii: ","))
+                }
+                if let signal = result.signal {
+                    writer.raw(#""signal":"#)
+                    writer.signed(Int64(signal))
+                    writer.bytes.append(UInt8(ascii: ","))
+                }
+                writer.raw(#""stderr":"#)
+                writer.string(result.stderr)
+                writer.raw(#","stderr_dropped":"#)
+                writer.unsigned(result.stderrDropped)
+                writer.raw(#","stdout":"#)
+                writer.string(result.stdout)
+                writer.raw(#","stdout_dropped":"#)
+                writer.unsigned(result.stdoutDropped)
+                writer.raw(#","time_us":"#)
+                writer.unsigned(result.timeMicroseconds)
+                writer.bytes.append(UInt8(ascii: "}"))
             }
         }
         if let version = reply.version {

@@ -33,6 +33,14 @@ public struct Request: Sendable, Equatable {
             }
         }
 
+        /// Whether the daemon needs to know who asks (the kernel's word, not the client's): admin
+        /// operations, and `exec`, which the exec policy allows per user.
+        public var needsCaller: Bool {
+            if isAdmin { return true }
+            if case .submit(let submission) = self, submission.workload.kind == .exec { return true }
+            return false
+        }
+
         /// The `op` string on the wire.
         public var name: String {
             switch self {

@@ -71,6 +71,13 @@ public enum RequestCodec {
                 writer.raw(#","args":"#)
                 var text = arguments.text
                 text.withUTF8 { writer.bytes.append(contentsOf: $0) }
+            case .exec(let argv):
+                writer.raw(#","argv":["#)
+                for (index, argument) in argv.enumerated() {
+                    if index > 0 { writer.bytes.append(UInt8(ascii: ",")) }
+                    writer.string(argument)
+                }
+                writer.bytes.append(UInt8(ascii: "]"))
             }
             if let pool = submission.pool {
                 writer.raw(#","pool":"#)
@@ -121,6 +128,7 @@ public enum RequestCodec {
         case "id": return "expected an integer 0...\(UInt64.max)"
         case "v": return "expected the integer \(ProtocolLimits.version)"
         case "n", "ms", "timeout_ms", "retries", "size", "pid": return "expected an integer"
+        case "argv": return "expected a list of strings: the program, then its arguments"
         default: return "expected a string"
         }
     }
@@ -156,9 +164,11 @@ struct WireRequest: Codable {
     /// keeps its text; Foundation's reads it and writes it compact).
     var fn: String?
     var args: JSONText?
+    /// For exec: the program and its arguments (a list, so Foundation's reader takes such a request).
+    var argv: [String]?
 
     enum CodingKeys: String, CodingKey {
-        case v, id, op, kind, n, ms, url, pool, retries, size, pid, fn, args
+        case v, id, op, kind, n, ms, url, pool, retries, size, pid, fn, args, argv
         case timeoutMilliseconds = "timeout_ms"
     }
 
@@ -271,6 +281,7 @@ struct WireRequest: Codable {
         pid = try Self.integer(container, .pid)
         fn = try container.decodeIfPresent(String.self, forKey: .fn)
         args = try container.decodeIfPresent(JSONText.self, forKey: .args)
+        argv = try container.decodeIfPresent([String].self, forKey: .argv)
     }
 
     /// Decodes a whole number that fits Int64, with a sentence for each way it can be wrong.
@@ -344,7 +355,7 @@ struct WireRequest: Codable {
 
     private func submission() throws(WireError) -> Submission {
         guard let kindName = kind ?? (fn != nil ? WorkloadKind.call.rawValue : nil) else {
-            throw WireError(.badRequest, "field 'kind' is missing (cpu, io, async, sleep or noop; or 'fn' for a call)")
+            throw WireError(.badRequest, "field 'kind' is missing (cpu, io, async, sleep, noop or exec; or 'fn' for a call)")
         }
         guard let kind = WorkloadKind(rawValue: kindName) else {
             let known = WorkloadKind.allCases.map(\.rawValue).joined(separator: ", ")
@@ -369,6 +380,9 @@ struct WireRequest: Codable {
         case .call:
             guard let fn else { throw WireError(.badRequest, "a call needs field 'fn' (the function's name)") }
             workload = .call(function: fn, arguments: args ?? .null)
+        case .exec:
+            guard let argv else { throw WireError(.badRequest, "exec needs field 'argv' (the program, then its arguments)") }
+            workload = .exec(argv: argv)
         }
         var poolName: PoolName?
         if let pool {

@@ -12,13 +12,15 @@ public enum WorkloadKind: String, Codable, Sendable, CaseIterable, CustomStringC
     case noop
     /// Calls a function of the user's own worker program, on a pool that runs one.
     case call
+    /// Runs a command (a program and its arguments, no shell) on a parked thread and waits for it.
+    case exec
 
     /// The built-in pool a workload of this kind runs on when the request names none; nil for a
     /// `call`, which needs the name of a pool that runs a program.
     public var naturalPool: PoolName? {
         switch self {
         case .cpu: return .process
-        case .io, .sleep, .noop: return .thread
+        case .io, .sleep, .noop, .exec: return .thread
         case .async: return .async
         case .call: return nil
         }
@@ -32,10 +34,12 @@ public enum WorkloadKind: String, Codable, Sendable, CaseIterable, CustomStringC
         case .io: return [.thread, .process]
         case .async: return [.async]
         case .call: return [.process]
+        case .exec: return [.thread]
         }
     }
 
-    /// The built-in kinds: what a pool running concd's own worker can run (every kind but `call`).
+    /// The built-in kinds: what a pool running concd's own worker can run (every kind but `call`
+    /// and `exec`, which run the user's programs).
     public static let builtIn: [WorkloadKind] = [.cpu, .io, .async, .sleep, .noop]
 
     /// The built-in pools that can run this kind.
@@ -47,9 +51,12 @@ public enum WorkloadKind: String, Codable, Sendable, CaseIterable, CustomStringC
     /// every submission asks).
     public func runs(on model: PoolModel) -> Bool {
         switch (self, model) {
-        case (.cpu, _), (.sleep, _), (.noop, _), (.io, .thread), (.io, .process), (.async, .async), (.call, .process):
+        case (.cpu, _), (.sleep, _), (.noop, _), (.io, .thread), (.io, .process), (.async, .async), (.call, .process),
+            (.exec, .thread):
             return true
-        case (.io, .async), (.async, .process), (.async, .thread), (.call, .thread), (.call, .async): return false
+        case (.io, .async), (.async, .process), (.async, .thread), (.call, .thread), (.call, .async), (.exec, .process),
+            (.exec, .async):
+            return false
         }
     }
 
@@ -78,6 +85,9 @@ public enum Workload: Sendable, Equatable, CustomStringConvertible {
     case noop
     /// Function `function` of the pool's worker program, with `arguments` (any JSON value).
     case call(function: String, arguments: JSONText)
+    /// A program and its arguments (`argv[0]` is the program: a path, or a name looked up in the
+    /// daemon's PATH), run without a shell.
+    case exec(argv: [String])
 
     /// The kind of this workload.
     public var kind: WorkloadKind {
@@ -88,6 +98,7 @@ public enum Workload: Sendable, Equatable, CustomStringConvertible {
         case .sleep: return .sleep
         case .noop: return .noop
         case .call: return .call
+        case .exec: return .exec
         }
     }
 
@@ -99,6 +110,7 @@ public enum Workload: Sendable, Equatable, CustomStringConvertible {
         case .sleep(let ms): return "sleep \(ms)"
         case .noop: return "noop"
         case .call(let function, _): return "call \(function)"
+        case .exec(let argv): return "exec \(argv.first ?? "")"
         }
     }
 
@@ -125,6 +137,11 @@ public enum Workload: Sendable, Equatable, CustomStringConvertible {
             return .noop
         case .call:
             throw WireError(.invalidArgument, "call needs a function name and its arguments, not one argument")
+        case .exec:
+            guard let argument, !argument.isEmpty else {
+                throw WireError(.invalidArgument, "exec needs a command, e.g. concctl submit exec -- convert a.png b.jpg")
+            }
+            return try validated(.exec(argv: [argument]))
         }
     }
 
@@ -158,6 +175,17 @@ public enum Workload: Sendable, Equatable, CustomStringConvertible {
                     .invalidArgument,
                     "a function name is 1...\(ProtocolLimits.maxFunctionNameBytes) bytes without spaces or control characters, got '\(function)'"
                 )
+            }
+        case .exec(let argv):
+            guard let program = argv.first, !program.isEmpty else {
+                throw WireError(.invalidArgument, "exec needs 'argv': the program, then its arguments, e.g. [\"convert\", \"a.png\", \"b.jpg\"]")
+            }
+            guard argv.count <= ProtocolLimits.maxExecArguments else {
+                throw WireError(.invalidArgument, "exec takes at most \(ProtocolLimits.maxExecArguments) arguments, got \(argv.count)")
+            }
+            // The kernel reads each argument up to its first NUL: one inside would silently cut it.
+            if argv.contains(where: { $0.utf8.contains(0) }) {
+                throw WireError(.invalidArgument, "an exec argument cannot hold a NUL byte")
             }
         }
         return workload

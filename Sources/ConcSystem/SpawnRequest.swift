@@ -24,8 +24,10 @@ package struct SpawnRequest: Sendable {
 
     /// The program: a path, or a bare name looked up in PATH when `searchesPath` is set.
     package var executable: String
-    /// The arguments after argv[0] (which is `executable`).
+    /// The arguments after argv[0].
     package var arguments: [String]
+    /// argv[0] when it should differ from `executable` (a program found in PATH keeps the name it was asked by).
+    package var argumentZero: String?
     /// `KEY=value` entries; nil passes this process's environment unchanged.
     package var environment: [String]?
     /// Descriptors to place in the child; anything else close-on-exec stays behind.
@@ -125,7 +127,7 @@ package struct SpawnRequest: Sendable {
         }
         posix_spawnattr_setflags(&attributes, Int16(flags))
 
-        var argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) }
+        var argv: [UnsafeMutablePointer<CChar>?] = ([argumentZero ?? executable] + arguments).map { strdup($0) }
         argv.append(nil)
         defer { for pointer in argv { free(pointer) } }
         let envp: [UnsafeMutablePointer<CChar>?]? = environment.map { $0.map { strdup($0) } + [nil] }

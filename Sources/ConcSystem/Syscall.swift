@@ -1,3 +1,4 @@
+import CConcShims
 import Glibc
 
 /// Every system call the pools, the spawners and the harnesses make goes through here, so EINTR is
@@ -11,6 +12,14 @@ package enum Syscall {
             if result == -1 && errno == EINTR { continue }
             return result
         }
+    }
+
+    /// A pipe whose two ends are close-on-exec from the start, so neither leaks into a child another
+    /// thread spawns meanwhile; nil with errno set when it cannot be made.
+    package static func closeOnExecPipe() -> (read: Int32, write: Int32)? {
+        var ends: [Int32] = [-1, -1]
+        guard concd_pipe_cloexec(&ends) == 0 else { return nil }
+        return (ends[0], ends[1])
     }
 
     /// The text of the current `errno`.

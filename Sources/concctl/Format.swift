@@ -37,6 +37,11 @@ enum Format {
         case .http(let summary): return "HTTP \(summary.status), \(summary.bytes) bytes in \(microseconds(summary.timeMicroseconds))"
         case .empty, nil: return "done"
         case .json(let json): return json.text
+        case .command(let result):
+            let ended = result.exitCode.map { "exit \($0)" } ?? "killed by signal \(result.signal ?? 0)"
+            let out = UInt64(result.stdout.utf8.count) + result.stdoutDropped
+            let err = UInt64(result.stderr.utf8.count) + result.stderrDropped
+            return "\(ended), \(out) bytes out, \(err) bytes err in \(microseconds(result.timeMicroseconds))"
         }
     }
 

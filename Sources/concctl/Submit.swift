@@ -8,8 +8,9 @@ struct Submit: AsyncParsableCommand {
         abstract: "Run a workload or call a function on a pool and print its result, pool, worker and wall time.",
         discussion: """
             Kinds: cpu N (count += i for i in 0..<N), io URL (blocking GET),
-            async URL (async GET), sleep MS, noop. Each runs on its natural
-            pool unless --pool says otherwise. With --count above 1 and stderr
+            async URL (async GET), sleep MS, noop, and exec -- PROGRAM [ARGS...]
+            (a command on a parked thread). Each runs on its natural pool unless
+            --pool says otherwise. With --count above 1 and stderr
             on a terminal, a progress bar is drawn on stderr and erased at the
             end (never with --json, never into a pipe or file).
 
@@ -19,6 +20,13 @@ struct Submit: AsyncParsableCommand {
             positional ones; default null), @FILE to read it from a file, or -
             to read it from standard input. The function's error comes back as
             task_failed with its type and traceback (exit status 1).
+
+            exec runs a program with its arguments, without a shell unless --shell
+            asks for one, as the daemon's user; its standard output and error are
+            printed as they were written (up to the daemon's exec.output_kib of
+            each), and concctl exits with the command's exit status (128 + the
+            signal when one ended it). Root and the daemon's user may run any
+            program; others only those the configuration's exec.allow lists.
 
             Examples:
               concctl submit cpu 10000000
@@ -30,6 +38,9 @@ struct Submit: AsyncParsableCommand {
               concctl submit thumbnails resize '{"path": "a.png", "width": 320}'
               concctl submit thumbnails resize @job.json --timeout 30
               echo '[1000000]' | concctl submit crunch cpu_bound_task -
+              concctl submit exec -- convert a.png b.jpg
+              concctl submit exec --timeout 10 -- /usr/bin/make -C /srv/site
+              concctl submit exec --shell 'du -sh /var/log | sort -h'
 
             A task the daemon refused because it was stopping (shutting_down: it never ran) is sent
             again on a new connection for up to --restart-wait seconds, so a submission made during
@@ -49,6 +60,12 @@ struct Submit: AsyncParsableCommand {
 
     @Argument(help: "For a program's pool: the function's arguments as JSON, @FILE, or - for standard input.")
     var arguments: String?
+
+    @Argument(parsing: .postTerminator, help: "For exec: the program and its arguments, after --.")
+    var command: [String] = []
+
+    @Flag(help: "For exec: run one command line through /bin/sh -c instead of a program and its arguments.")
+    var shell = false
 
     @Option(help: "The pool: process, thread, async or a pool the configuration names (default: the workload's natural pool).")
     var pool: PoolName?
@@ -77,7 +94,19 @@ struct Submit: AsyncParsableCommand {
         if let timeout, !(timeout > 0 && timeout <= 86_400) {
             throw ValidationError("--timeout must be more than 0 and at most 86400 seconds")
         }
-        if let kind = WorkloadKind(rawValue: what), kind != .call {
+        if shell && what != WorkloadKind.exec.rawValue { throw ValidationError("--shell applies to exec only") }
+        if !command.isEmpty && what != WorkloadKind.exec.rawValue {
+            throw ValidationError("arguments after -- are exec's command; \(what) takes none")
+        }
+        if what == WorkloadKind.exec.rawValue {
+            let given = [argument, arguments].compactMap { $0 } + command
+            guard !given.isEmpty else {
+                throw ValidationError("exec needs a command: concctl submit exec -- PROGRAM [ARGS...], or --shell 'COMMAND LINE'")
+            }
+            if shell && given.count != 1 {
+                throw ValidationError("--shell takes the command line as one argument: concctl submit exec --shell 'ls -l | wc -l'")
+            }
+        } else if let kind = WorkloadKind(rawValue: what), kind != .call {
             if kind != .noop && argument == nil {
                 throw ValidationError("\(kind) needs an argument: \(Self.argumentHint(kind))")
             }
@@ -128,14 +157,22 @@ struct Submit: AsyncParsableCommand {
         case .cpu: return "the number of iterations, e.g. concctl submit cpu 10000000"
         case .io, .async: return "a URL, e.g. concctl submit \(kind) http://127.0.0.1:8080/"
         case .sleep: return "milliseconds, e.g. concctl submit sleep 100"
-        case .noop, .call: return "none"
+        case .noop, .call, .exec: return "none"
         }
+    }
+
+    /// exec's argument vector: what came before `--` and after it, or /bin/sh -c LINE with --shell.
+    private var execArgv: [String] {
+        let given = [argument, arguments].compactMap { $0 } + command
+        return shell ? ["/bin/sh", "-c"] + given : given
     }
 
     private func submission() throws(WireError) -> Submission {
         let workload: Workload
         var pool = pool
-        if let kind = WorkloadKind(rawValue: what), kind != .call {
+        if what == WorkloadKind.exec.rawValue {
+            workload = try Workload.validated(.exec(argv: execArgv))
+        } else if let kind = WorkloadKind(rawValue: what), kind != .call {
             workload = try Workload.parse(kind: kind, argument: argument)
         } else {
             workload = try Workload.validated(.call(function: argument ?? "", arguments: try callArguments()))
@@ -165,6 +202,9 @@ struct Submit: AsyncParsableCommand {
         let wall = started.duration(to: .now)
         if json {
             try printJSON(replies, wall: wall)
+        } else if count == 1, case .command(let result)? = replies[0].value {
+            Self.printCommand(result)
+            if result.shellStatus != 0 { throw ExitCode(result.shellStatus) }
         } else if count == 1 {
             printOne(replies[0])
         } else {
@@ -182,6 +222,16 @@ struct Submit: AsyncParsableCommand {
             printError("concctl: \(reply.error?.message ?? "the task failed") [\(reply.error?.code.rawValue ?? "internal")]")
             if let traceback = reply.error?.traceback { printError(traceback) }
         }
+    }
+
+    /// A command's output as it wrote it, and a note for what was not kept.
+    private static func printCommand(_ result: CommandResult) {
+        FileHandle.standardOutput.write(Data(result.stdout.utf8))
+        FileHandle.standardError.write(Data(result.stderr.utf8))
+        for (stream, dropped) in [("standard output", result.stdoutDropped), ("standard error", result.stderrDropped)] where dropped > 0 {
+            printError("concctl: \(dropped) more bytes of the command's \(stream) were not kept (the daemon keeps exec.output_kib of each)")
+        }
+        if let signal = result.signal { printError("concctl: the command was killed by signal \(signal)") }
     }
 
     private static func placement(_ reply: Reply) -> String {

@@ -42,6 +42,17 @@ import Testing
         #expect(configuration.logLevel == .debug)
     }
 
+    @Test func theExecSectionIsReadWithItsListResolved() async throws {
+        let configuration = try await withFile("exec: {allow: [/bin/sh, /usr/bin/], output_kib: 8}") {
+            try await ConfigurationLoader(filePath: $0).load()
+        }
+        let shell = try #require(realpath("/bin/sh", nil))
+        defer { free(shell) }
+        #expect(configuration.exec.allow == [String(cString: shell), "/usr/bin/"])
+        #expect(configuration.exec.outputBytes == 8 * 1024)
+        #expect(DaemonConfiguration().exec.allow.isEmpty && DaemonConfiguration().exec.outputBytes == 64 * 1024)
+    }
+
     @Test func connectionLimitsAreRead() async throws {
         let yaml = """
             connections: {send_buffer_kib: 64, stall_timeout: 2.5}
@@ -93,6 +104,11 @@ import Testing
         ("pools: {web: {model: async, limit: 0}}", "pools.web.limit must be 1...10000000, got 0"),
         ("pools: {crunch: {model: process, max_rss_mb: many}}", "pools.crunch.max_rss_mb must be a whole number"),
         ("pools: {process: {model: thread}}", "the built-in process pool's model is process"),
+        // exec.
+        ("exec: {allow: [convert]}", "exec.allow: 'convert' is not an absolute path"),
+        ("exec: {allow: [/no/such/program]}", "exec.allow: /no/such/program does not exist"),
+        ("exec: {allow: /bin/sh}", "exec.allow must be a list of programs and folders"),
+        ("exec: {output_kib: 0}", "exec.output_kib must be 1...1024, got 0"),
     ])
     func badValuesAreRefusedWithASentence(yaml: String, expected: String) async throws {
         do {

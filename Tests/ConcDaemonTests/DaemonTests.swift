@@ -47,7 +47,7 @@ import ConcDaemon
                     case .async: workload = .async(url: server.baseURL + "/")
                     case .sleep: workload = .sleep(milliseconds: 10)
                     case .noop: workload = .noop
-                    case .call: continue
+                    case .call, .exec: continue
                     }
                     for pool in kind.supportedPools {
                         let reply = try await client.submit(try Submission(workload: workload, pool: pool))

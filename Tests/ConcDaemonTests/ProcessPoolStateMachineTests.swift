@@ -582,7 +582,7 @@ struct World {
         case .cpu(let n): return Int(n)
         case .sleep(let milliseconds): return Int(milliseconds) - SimTask.longBase
         case .io(let url), .async(let url): return Int(url.split(separator: "/").last!)!
-        case .noop, .call: preconditionFailure("these tests give every job an id")
+        case .noop, .call, .exec: preconditionFailure("these tests give every job an id")
         }
     }
 

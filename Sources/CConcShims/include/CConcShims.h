@@ -40,6 +40,13 @@ int concd_set_parent_death_signal(int signal);
 /// variadic in C); the kernel keeps the first 15 bytes. Returns 0 or -1 with errno set.
 int concd_set_thread_name(const char *name);
 
+/// pipe2 with O_CLOEXEC (which glibc declares only under _GNU_SOURCE): neither end leaks into a
+/// child another thread spawns meanwhile.
+int concd_pipe_cloexec(int descriptors[2]);
+
+/// A descriptor that polls readable when child `pid` has ended (pidfd_open, Linux 5.3), or -1 with errno.
+int concd_pidfd_open(pid_t pid);
+
 /// The number of CPUs this process may run on (sched_getaffinity, which needs _GNU_SOURCE),
 /// or the number online when that fails.
 int concd_available_cores(void);

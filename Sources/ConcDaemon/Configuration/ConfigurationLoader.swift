@@ -188,6 +188,12 @@ public struct ConfigurationLoader: Sendable {
         if let most = try integer("metrics.max_connections", limits.metricsConnections) { connectionLimits.metricsMaxConnections = most }
         if let idle = try seconds("metrics.idle_timeout", limits.connectionSeconds) { connectionLimits.metricsIdleTimeoutSeconds = idle }
         configuration.connectionLimits = connectionLimits
+        if let allow = reader.stringArray(forKey: "exec.allow") {
+            configuration.exec.allow = try ExecPolicy.resolve(allow: allow)
+        } else if let text = reader.string(forKey: "exec.allow") {
+            throw Failure(description: "exec.allow must be a list of programs and folders, e.g. [/usr/bin/convert, /srv/bin/], got '\(text)'")
+        }
+        if let kib = try integer("exec.output_kib", limits.execOutputKiB) { configuration.exec.outputBytes = kib * 1024 }
         return configuration
     }
 }

@@ -38,6 +38,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var metricsListen: ListenAddress?
     /// What one client connection may cost: send buffer, stall timeout, metrics connections and idle time.
     public var connectionLimits = ConnectionLimits()
+    /// Who may run which commands with `exec`, and how much of their output is kept. Default: only
+    /// root and the daemon's user; 64 KiB of each stream.
+    public var exec = ExecPolicy()
     /// The pools the configuration names beside the built-in ones (`pools.NAME.model`), in its
     /// order. Default: none.
     public var namedPools: [PoolConfiguration] = []

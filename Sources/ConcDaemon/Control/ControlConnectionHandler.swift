@@ -12,7 +12,7 @@ import Synchronization
 /// a read burst (`channelReadComplete`) flushes what the burst produced without waiting for it. So a
 /// busy connection costs one write system call and one wake-up for many replies, not one each.
 /// The peer's credentials (SO_PEERCRED, which the kernel fixed at connect) are read only for admin
-/// requests and for the log, so other connections never pay for them. A connection that sends bad
+/// requests, for `exec` (which the exec policy allows per user) and for the log, so other connections never pay for them. A connection that sends bad
 /// frames is logged when the first is rejected and, if more followed, once more when it closes with
 /// their count: a fuzzer or a broken client costs two log lines, not one per frame.
 final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
@@ -60,7 +60,7 @@ final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
             send(.failure(id: error.id, error.error), on: channel)
             return
         }
-        guard request.operation.isAdmin else {
+        guard request.operation.needsCaller else {
             dispatcher.handle(request) { [self] reply in send(reply, on: channel) }
             return
         }

@@ -137,6 +137,8 @@ package final class AsyncPool: Pool {
             return .failure(WireError(.unsupportedPool, "blocking GETs would stall the async pool; use kind async"))
         case .call:
             return .failure(WireError(.unsupportedPool, "a call runs on a pool that runs a program, not the async pool"))
+        case .exec:
+            return .failure(WireError(.unsupportedPool, "a command runs on a thread pool, not the async pool"))
         }
     }
 

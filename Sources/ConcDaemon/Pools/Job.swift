@@ -11,11 +11,17 @@ package struct Job: Sendable {
     package var deadline: NIODeadline?
     /// Delivers the outcome.
     package var complete: @Sendable (TaskOutcome) -> Void
+    /// For `exec`: the program the exec policy let through (its resolved path, its output bound).
+    package var command: PreparedCommand?
 
     /// Creates a job.
-    package init(workload: Workload, deadline: NIODeadline?, complete: @escaping @Sendable (TaskOutcome) -> Void) {
+    package init(
+        workload: Workload, deadline: NIODeadline?, command: PreparedCommand? = nil,
+        complete: @escaping @Sendable (TaskOutcome) -> Void
+    ) {
         self.workload = workload
         self.deadline = deadline
+        self.command = command
         self.complete = complete
     }
 

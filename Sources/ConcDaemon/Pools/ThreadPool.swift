@@ -144,14 +144,16 @@ package final class ThreadPool: Pool {
             return true
         }
         guard let remaining = job.remaining() else {
-            let result = BlockingWorkload.run(job.workload, remaining: nil)
+            let result = Self.perform(job, remaining: nil)
             busy.subtract(1, ordering: .relaxed)
             job.complete(TaskOutcome(result: result, worker: name, workerPID: nil))
             return true
         }
         // sleep and io cut their own waits at the deadline and answer `timeout` themselves; the timer
         // gives them a moment to, so that a thread is abandoned only for work that cannot stop (cpu).
-        let grace: TimeAmount = job.workload.boundsItsOwnWaits ? .milliseconds(50) : .zero
+        // A command is killed and reaped by its own thread at the deadline: it gets longer, so that
+        // its thread is not abandoned while it reaps.
+        let grace: TimeAmount = job.command != nil ? .seconds(1) : job.workload.boundsItsOwnWaits ? .milliseconds(50) : .zero
         let answered = CompletionGuard()
         let timer = DispatchWorkItem { [self] in
             guard answered.claim() else { return }
@@ -161,12 +163,21 @@ package final class ThreadPool: Pool {
             deadline: .now() + .nanoseconds(Int(max(0, (remaining + grace).nanoseconds))),
             execute: timer
         )
-        let result = BlockingWorkload.run(job.workload, remaining: remaining)
+        let result = Self.perform(job, remaining: remaining)
         timer.cancel()
         guard answered.claim() else { return false }
         busy.subtract(1, ordering: .relaxed)
         job.complete(TaskOutcome(result: result, worker: name, workerPID: nil))
         return true
+    }
+
+    /// Runs a job's command, or its built-in workload.
+    private static func perform(_ job: Job, remaining: TimeAmount?) -> Result<TaskValue, WireError> {
+        if let command = job.command { return CommandRunner.run(command, remaining: remaining) }
+        if case .exec = job.workload {
+            return .failure(WireError(.internal, "an exec reached the thread pool without the exec policy's approval"))
+        }
+        return BlockingWorkload.run(job.workload, remaining: remaining)
     }
 
     /// Answers a job whose deadline passed while `name` ran it, and replaces that thread.

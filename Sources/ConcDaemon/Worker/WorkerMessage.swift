@@ -68,7 +68,7 @@ package enum WorkerMessage {
             let workerValue: WorkerValue
             switch value {
             case .integer(let integer): workerValue = .integer(integer)
-            case .empty, .json: workerValue = .empty
+            case .empty, .json, .command: workerValue = .empty
             case .http(let summary):
                 workerValue = .http(status: summary.status, bytes: summary.bytes, timeMicroseconds: summary.timeMicroseconds)
             }

@@ -99,15 +99,14 @@ package enum WorkerSpawner {
             environment["CONCD_POOL"] = pool
             environment["CONCD_WORKER"] = worker
             // Its output comes to concd through two pipes, so each line is logged with the worker's name.
-            var out: [Int32] = [-1, -1]
-            var err: [Int32] = [-1, -1]
-            guard pipe(&out) == 0 else { throw pipeFailure() }
-            guard pipe(&err) == 0 else {
-                close(out[0])
-                close(out[1])
+            guard let outPipe = Syscall.closeOnExecPipe() else { throw pipeFailure() }
+            guard let errPipe = Syscall.closeOnExecPipe() else {
+                close(outPipe.read)
+                close(outPipe.write)
                 throw pipeFailure()
             }
-            for descriptor in out + err { _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC) }
+            let out = [outPipe.read, outPipe.write]
+            let err = [errPipe.read, errPipe.write]
             defer {
                 close(out[1])
                 close(err[1])
@@ -132,7 +131,7 @@ package enum WorkerSpawner {
     }
 
     /// What systemd set for concd alone: a worker that saw them might notify or answer the watchdog.
-    private static let systemdVariables: Set<String> = [
+    package static let systemdVariables: Set<String> = [
         "NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "WATCHDOG_USEC", "WATCHDOG_PID",
     ]
 

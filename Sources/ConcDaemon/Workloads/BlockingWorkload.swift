@@ -11,7 +11,7 @@ package enum BlockingWorkload {
     /// Runs `workload`, bounding waits by `remaining` when it is given.
     package static func run(_ workload: Workload, remaining: TimeAmount?) -> Result<TaskValue, WireError> {
         guard let kind = workload.workerKind else {
-            return .failure(WireError(.unsupportedPool, "async GETs run only on the async pool"))
+            return .failure(WireError(.unsupportedPool, "\(workload.kind) does not run on a blocking worker: \(workload.kind.supportedModels.map(\.rawValue).joined(separator: ", ")) only"))
         }
         let remainingMilliseconds = remaining.map { max(1, $0.nanoseconds / 1_000_000) }
         return BlockingTask.run(kind, remainingMilliseconds: remainingMilliseconds).wireResult
@@ -23,7 +23,7 @@ extension Workload {
     /// cut their waits short); a cpu loop cannot be interrupted.
     package var boundsItsOwnWaits: Bool {
         switch self {
-        case .sleep, .io: return true
+        case .sleep, .io, .exec: return true
         case .cpu, .async, .noop, .call: return false
         }
     }
@@ -36,7 +36,7 @@ extension Workload {
         case .sleep(let milliseconds): return .sleep(milliseconds: milliseconds)
         case .io(let url): return .io(url: url)
         case .noop: return .noop
-        case .async, .call: return nil
+        case .async, .call, .exec: return nil
         }
     }
 }

@@ -651,7 +651,7 @@ package struct ProcessPoolStateMachine<Connection: Sendable>: Sendable {
         case .noop: return .zero
         case .cpu(let n): return .nanoseconds(n)
         case .sleep(let milliseconds): return .milliseconds(milliseconds)
-        case .io, .async, .call: return nil
+        case .io, .async, .call, .exec: return nil
         }
     }
 
