@@ -63,6 +63,11 @@ echo; echo "# the model pool's workers each slept 1 s at start-up; concd waited 
 ctl submit model lookup '"warm"'
 echo; echo "# what the function raises comes back with its type and traceback (exit status 1), and the worker lives on:"
 ctl submit seed cpu_bound_task '"ten"' || true
+echo; echo "== any program: a command on a parked thread of the thread pool (no shell unless --shell), its exit status passed through =="
+ctl submit exec -- uname -sr
+ctl submit exec --shell 'ls /usr/bin | wc -l'
+echo "# a deadline kills the command's whole process group:"
+ctl submit exec --timeout 0.5 --shell 'sleep 30 & sleep 30' || echo "(concctl exited $?: timeout)"
 echo; echo "== crash isolation: a worker is SIGKILLed under its task; only that task notices, and --retries runs it again =="
 "$bin/concctl" --socket "$socket" submit sleep 1500 --pool process --retries 1 > "$work/retried.out" 2>&1 &
 submit_pid=$!
