@@ -116,6 +116,10 @@ package final class Dispatcher: Sendable {
             )))
             return
         }
+        if case .call(let function, _) = submission.workload, let refusal = pool.refusal(forFunction: function) {
+            reply(Reply(id: id, ok: false, kind: .call, pool: kind, error: refusal))
+            return
+        }
         if submission.retries > 0 && entry.model != .process {
             reply(.failure(id: id, WireError(
                 .invalidArgument,

@@ -34,6 +34,8 @@ public enum ErrorCode: String, Codable, Sendable, CaseIterable {
     case notFound = "not_found"
     /// The daemon is shutting down and takes no new work.
     case shuttingDown = "shutting_down"
+    /// A call names a function the pool's program does not have (as its workers' ready message listed them).
+    case unknownFunction = "unknown_function"
     /// The user's function raised an error (its type, message and traceback come with it).
     case taskFailed = "task_failed"
     /// The user's worker program broke the worker protocol (a reply that is not JSON, too large, or
@@ -46,7 +48,7 @@ public enum ErrorCode: String, Codable, Sendable, CaseIterable {
     public var isRequestError: Bool {
         switch self {
         case .invalidJSON, .frameTooLarge, .unsupportedVersion, .badRequest, .unknownOperation, .unknownKind,
-            .invalidArgument, .unsupportedPool, .permissionDenied, .notFound:
+            .invalidArgument, .unsupportedPool, .permissionDenied, .notFound, .unknownFunction:
             return true
         case .overflow, .httpFailed, .timeout, .busy, .workerDied, .poisoned, .shuttingDown, .taskFailed, .badWorkerReply,
             .internal:

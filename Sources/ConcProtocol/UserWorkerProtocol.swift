@@ -11,8 +11,9 @@ public enum UserWorkerProtocol {
 
     /// A message from the worker.
     public enum Message: Sendable, Equatable {
-        /// Start-up is done (imports, models loaded); `version` is the protocol it speaks.
-        case ready(version: Int)
+        /// Start-up is done (imports, models loaded); `version` is the protocol it speaks and
+        /// `functions`, when it says, the functions it has.
+        case ready(version: Int, functions: [String]?)
         /// The answer to task `id`: what the function returned, or the error it raised.
         case result(id: UInt64, Result<JSONText, WireError>)
     }
@@ -49,7 +50,7 @@ public enum UserWorkerProtocol {
             guard let version = wire.protocolVersion else {
                 return .failure(DecodingFailure(reason: "a ready message without 'protocol' (the version it speaks)"))
             }
-            return .success(.ready(version: version))
+            return .success(.ready(version: version, functions: wire.functions))
         }
         guard let id = wire.id, let ok = wire.ok else {
             return .failure(DecodingFailure(reason: "a message that is neither ready nor a result (it needs 'id' and 'ok')"))
@@ -96,13 +97,14 @@ public enum UserWorkerProtocol {
     private struct WireMessage: Decodable {
         var ready: Bool?
         var protocolVersion: Int?
+        var functions: [String]?
         var id: UInt64?
         var ok: Bool?
         var result: JSONText?
         var error: WireFailure?
 
         enum CodingKeys: String, CodingKey {
-            case ready, id, ok, result, error
+            case ready, id, ok, result, error, functions
             case protocolVersion = "protocol"
         }
     }

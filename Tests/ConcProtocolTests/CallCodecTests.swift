@@ -86,7 +86,7 @@ import Testing
     }
 
     @Test func theReadyLineNamesItsProtocol() {
-        #expect(UserWorkerProtocol.decode(Array(#"{"ready":true,"protocol":1,"functions":["a"],"pid":7}"#.utf8)) == .success(.ready(version: 1)))
+        #expect(UserWorkerProtocol.decode(Array(#"{"ready":true,"protocol":1,"functions":["a"],"pid":7}"#.utf8)) == .success(.ready(version: 1, functions: ["a"])))
     }
 
     @Test func aTaskLineIsOneJSONObjectEndedByANewline() throws {

@@ -36,6 +36,10 @@ package protocol Pool: AnyObject, Sendable {
 
     /// Whether the workers run a user's program: such a pool takes calls and nothing else.
     var runsProgram: Bool { get }
+
+    /// Why a call of `function` cannot run here (a function the program said it does not have), or
+    /// nil when it may be sent.
+    func refusal(forFunction function: String) -> WireError?
 }
 
 extension Pool {
@@ -49,6 +53,9 @@ extension Pool {
 
     /// Only process pools run a user's program.
     package var runsProgram: Bool { false }
+
+    /// A pool that knows no list of functions sends every call and lets the program answer.
+    package func refusal(forFunction function: String) -> WireError? { nil }
 }
 
 /// A pool's own view of its load.

@@ -35,6 +35,8 @@ package final class ProcessPool: Pool {
     private let program: WorkerProgram
     /// How long a new worker has to say it is ready.
     private let greetingTimeout: TimeAmount
+    /// The functions the program's workers said they have in their ready message; nil while none said.
+    private let functions = Mutex<Set<String>?>(nil)
 
     /// How long a busy worker's exit goes unchecked: a dead worker normally closes its socket, but
     /// a process it left behind holding the socket (a crash handler it started, say) would keep
@@ -80,6 +82,12 @@ package final class ProcessPool: Pool {
     // MARK: Pool
 
     package var runsProgram: Bool { program.isCommand }
+
+    package func refusal(forFunction function: String) -> WireError? {
+        guard let known = functions.withLock({ $0 }), !known.contains(function) else { return nil }
+        let names = known.sorted().joined(separator: ", ")
+        return WireError(.unknownFunction, "the \(name) pool's program has no function '\(function)'; it has: \(names.isEmpty ? "none" : names)")
+    }
 
     package func start() async throws {
         try await grow(by: initialSize)
@@ -171,9 +179,11 @@ package final class ProcessPool: Pool {
         let message = UserWorkerProtocol.decode(line.readableBytesView)
         let ((), actions) = decide { machine, actions in
             switch message {
-            case .success(.ready(let version)) where version == UserWorkerProtocol.version:
+            case .success(.ready(let version, let names)) where version == UserWorkerProtocol.version:
+                // The newest worker's list wins: a program updated on disk is picked up as workers are replaced.
+                if let names { functions.withLock { $0 = Set(names) } }
                 machine.greeted(slot: slot, worker: worker, now: .now(), actions: &actions)
-            case .success(.ready(let version)):
+            case .success(.ready(let version, _)):
                 let reason = "it speaks worker protocol \(version); this concd speaks \(UserWorkerProtocol.version)"
                 machine.misbehaved(slot: slot, worker: worker, reason: reason, now: .now(), actions: &actions)
             case .success(.result(let id, let result)):
