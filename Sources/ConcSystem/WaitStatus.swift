@@ -38,6 +38,13 @@ package enum WaitStatus: Sendable, Hashable, CustomStringConvertible {
         return result == pid ? WaitStatus(raw) : nil
     }
 
+    /// Whether child `pid` has ended (it is a zombie), without reaping it: its pid, and the id of the
+    /// process group it leads, stay reserved until it is reaped.
+    package static func hasEnded(_ pid: pid_t) -> Bool {
+        var info = siginfo_t()
+        return waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info._sifields._sigchld.si_pid == pid
+    }
+
     /// How child `pid` ended, if it has; nil while it runs. Reaps it when it has ended.
     package static func poll(_ pid: pid_t) -> WaitStatus? {
         var raw: Int32 = 0

@@ -48,6 +48,11 @@ extension BinaryLevelTests {
                 return seconds
 
             @concd_worker.task
+            def spawn_child():
+                import subprocess
+                return subprocess.Popen(["sleep", "60"]).pid
+
+            @concd_worker.task
             def whoami():
                 return {"pid": STARTED, "pool": os.environ["CONCD_POOL"], "worker": os.environ["CONCD_WORKER"], "cwd": os.getcwd()}
 
@@ -142,6 +147,20 @@ extension BinaryLevelTests {
 
                 let status = try #require(json(try daemon.concctl("status", "--json").stdout)?["pools"] as? [[String: Any]])
                 #expect(status.last?["kind"] as? String == "py" && status.last?["size"] as? Int == 2)
+
+                // A worker's own subprocesses end with it: the signals go to its process group.
+                let spawned = try #require(json(try daemon.concctl("submit", "py", "spawn_child", "--json").stdout))
+                let child = try #require(spawned["value"] as? Int)
+                let parent = try #require(spawned["worker_pid"] as? Int)
+                #expect(kill(pid_t(child), 0) == 0)
+                #expect(try daemon.concctl("kill-worker", "\(parent)").status == 0)
+                var ended = false
+                for _ in 0..<300 where !ended {
+                    let state = (try? String(contentsOfFile: "/proc/\(child)/stat", encoding: .utf8))?.split(separator: ")").last?.split(separator: " ").first
+                    ended = state == nil || state == "Z"
+                    if !ended { usleep(10_000) }
+                }
+                #expect(ended, "the killed worker's subprocess \(child) outlived it")
             }
         }
 

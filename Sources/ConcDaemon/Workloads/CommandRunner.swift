@@ -78,7 +78,7 @@ package enum CommandRunner {
             for index in streams.indices where streams[index].open && watched[index].revents != 0 {
                 streams[index].read()
             }
-            if status == nil, watched[2].revents != 0 || (exitWatch < 0 && WaitStatus.exited(pid)) {
+            if status == nil, watched[2].revents != 0 || (exitWatch < 0 && WaitStatus.hasEnded(pid)) {
                 kill(-pid, SIGKILL)
                 status = WaitStatus.wait(for: pid)
                 drainDeadline = NIODeadline.now() + drainLimit
@@ -136,13 +136,5 @@ package enum CommandRunner {
 
         /// What was kept, as text.
         var text: String { String(decoding: kept, as: UTF8.self) }
-    }
-}
-
-extension WaitStatus {
-    /// Whether child `pid` has ended (a zombie), without reaping it.
-    static func exited(_ pid: pid_t) -> Bool {
-        var info = siginfo_t()
-        return waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info._sifields._sigchld.si_pid == pid
     }
 }

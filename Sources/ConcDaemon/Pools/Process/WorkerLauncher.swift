@@ -117,7 +117,7 @@ final class WorkerLauncher: Sendable {
 
     /// Ends a worker that never joined the pool; blocking, so only for the launcher's thread.
     private static func end(_ spawned: SpawnedWorker) {
-        Glibc.kill(spawned.pid, SIGKILL)
+        Glibc.kill(-spawned.pid, SIGKILL)
         Glibc.close(spawned.socket)
         var status: Int32 = 0
         _ = Syscall.retryingEINTR { waitpid(spawned.pid, &status, 0) }
