@@ -10,6 +10,9 @@ let package = Package(
         .executable(name: "concctl", targets: ["concctl"]),
         .library(name: "ConcProtocol", targets: ["ConcProtocol"]),
         .library(name: "ConcClient", targets: ["ConcClient"]),
+        // The worker side of the worker protocol, for a Swift program that a pool runs (pools.NAME.command).
+        .library(name: "ConcWorker", targets: ["ConcWorker"]),
+        .executable(name: "seed-worker-swift", targets: ["seed-worker-swift"]),
         // For the benchmark package in Benchmarks/: the daemon as a library. Its public API is what
         // `concd` needs (Daemon, the configuration, the journal); the rest is `package`, and the
         // suite's hooks are behind `@_spi(Benchmarks)`.
@@ -51,6 +54,9 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
+        .target(name: "ConcWorker", dependencies: ["ConcProtocol"]),
+        // An example worker program in Swift (the seed's cpu_bound_task), which the tests run as a pool.
+        .executableTarget(name: "seed-worker-swift", dependencies: ["ConcWorker"]),
         .target(
             name: "ConcDaemon",
             dependencies: [

@@ -131,6 +131,10 @@ public enum ConcClientError: Error, Sendable, Equatable, CustomStringConvertible
     case connectionClosed(socketPath: String)
     /// The daemon refused the request.
     case rejected(WireError)
+    /// The task ran and failed (`call` and `exec` throw it; `submit` returns such a reply instead):
+    /// the function raised (`task_failed`, with its type and traceback), its worker died, its
+    /// deadline passed, or the pool was busy or stopping.
+    case taskFailed(WireError)
     /// The daemon sent something that is not a reply.
     case protocolViolation(String)
 
@@ -143,6 +147,8 @@ public enum ConcClientError: Error, Sendable, Equatable, CustomStringConvertible
             return "concd at \(socketPath) closed the connection before it answered"
         case .rejected(let error):
             return "concd refused the request: \(error.message) [\(error.code.rawValue)]"
+        case .taskFailed(let error):
+            return "the task failed: \(error.message) [\(error.code.rawValue)]"
         case .protocolViolation(let detail):
             return "concd sent something that is not a reply: \(detail)"
         }

@@ -38,7 +38,7 @@ enum ExitStatus {
         switch error {
         case .unreachable: return unreachable
         case .connectionClosed, .protocolViolation: return protocolError
-        case .rejected(let wire): return code(for: wire.code)
+        case .rejected(let wire), .taskFailed(let wire): return code(for: wire.code)
         }
     }
 }
