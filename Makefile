@@ -32,7 +32,7 @@ deps:
 	@scripts/install-deps.sh
 
 # Only the products users run (the micro-benchmarks are a package of their own in Benchmarks/).
-STATIC_PRODUCTS ?= concd concd-worker concctl loopback-http
+STATIC_PRODUCTS ?= concd concd-worker concctl loopback-http seed-worker-swift
 
 build: deps
 	@set -e; for product in $(STATIC_PRODUCTS); do $(SWIFT) build $(SWIFT_BUILD_FLAGS) --product $$product; done

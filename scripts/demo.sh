@@ -19,7 +19,8 @@ for _ in $(seq 100); do [ -s "$work/http.url" ] && break; sleep 0.05; done
 url=$(head -1 "$work/http.url")
 
 # Two pools that run Python programs of the user's (examples/python): the seed's cpu_bound_task,
-# and a worker whose start-up takes a second, paid once per worker before concd says it is ready.
+# and a worker whose start-up takes a second, paid once per worker before concd says it is ready;
+# and the same cpu_bound_task as a Swift program (Sources/seed-worker-swift, on ConcWorker).
 repository=$(pwd)
 cat > "$work/concd.yaml" <<YAML
 pools:
@@ -33,6 +34,10 @@ pools:
     workers: 2
     command: ["python3", "$repository/examples/python/slow_start_worker.py"]
     environment: {PYTHONPATH: $repository/share/python, START_SECONDS: "1"}
+  seed-swift:
+    model: process
+    workers: 1
+    command: ["$(cd "$bin" && pwd)/seed-worker-swift"]
 YAML
 
 "$bin/concd" --socket "$socket" --config "$work/concd.yaml" 2> "$work/concd.log" &
@@ -61,6 +66,8 @@ ctl submit seed cpu_bound_task '[1000000]'
 ctl submit seed cpu_bound_task '{"number": 1000000}' --count 8
 echo; echo "# the model pool's workers each slept 1 s at start-up; concd waited for them once, so a call answers in milliseconds:"
 ctl submit model lookup '"warm"'
+echo; echo "# the same function in Swift (ConcWorker), same protocol:"
+ctl submit seed-swift cpu_bound_task '{"number": 1000000}'
 echo; echo "# what the function raises comes back with its type and traceback (exit status 1), and the worker lives on:"
 ctl submit seed cpu_bound_task '"ten"' || true
 echo; echo "== any program: a command on a parked thread of the thread pool (no shell unless --shell), its exit status passed through =="

@@ -17,16 +17,21 @@
 # for the thread pool: how many replies share one read and one write depends on timing, which
 # valgrind's one-thread-at-a-time scheduling changes. What it counts is the work, not the wait.
 #
+# Two more rows are pools that run a program, to compare with the built-in process pool's: `python`
+# (examples/python/seed_worker.py) and `swift` (seed-worker-swift), each called with a function
+# that does nothing (`noop`, `echo` of null). Their workers run natively too; the rows count what the
+# daemon spends on a call: the JSON-lines channel, the call's arguments and result as JSON text.
+#
 # Environment: SKIP_BUILD=1 uses the binaries already in $BUILDDIR; OUT (default
 # .build-static/instructions) keeps the dumps (callgrind.out.<pool>.<mode>.<N>) for
-# callgrind_annotate; POOLS (default "async thread process").
+# callgrind_annotate; POOLS (default "async thread process python swift").
 #
 # Why the stripped copies: valgrind 3.19's DWARF reader crashes on Swift 6 binaries' debug info;
 # `strip --strip-debug` keeps the symbol table, so the dumps still name every function.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-2000}
-POOLS=${POOLS:-async thread process}
+POOLS=${POOLS:-async thread process python swift}
 BUILDDIR=${BUILDDIR:-.build-static/release}
 OUT=${OUT:-.build-static/instructions}
 SWIFT=${SWIFT:-swift}
@@ -39,7 +44,7 @@ for tool in valgrind callgrind_control strip; do
 done
 
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
-    for product in concd concd-worker concctl; do
+    for product in concd concd-worker concctl seed-worker-swift; do
         "$SWIFT" build "${SWIFT_BUILD_FLAGS[@]}" --product "$product"
     done
 fi
@@ -52,11 +57,27 @@ done
 BIN=$OUT/bin
 socket="$OUT/concd.sock"
 
-# The load generator: sends $3 no-ops to pool $1, $2 in flight at once, over one connection.
+# The load generator: sends $3 no-ops to pool $1, $2 in flight at once, over one connection; on
+# the pools that run a program, calls of a function that does nothing.
 # (The one place that names it, so it can move.)
 load() {
-    "$BIN/concctl" bench-load --socket "$socket" --pool "$1" --window "$2" --count "$3" >>"$OUT/load.txt"
+    local function=()
+    case $1 in python) function=(--function noop) ;; swift) function=(--function echo) ;; esac
+    "$BIN/concctl" bench-load --socket "$socket" --pool "$1" --window "$2" --count "$3" "${function[@]}" >>"$OUT/load.txt"
 }
+repository=$(pwd)
+cat > "$OUT/concd.yaml" <<YAML
+pools:
+  python:
+    model: process
+    workers: 2
+    command: ["python3", "$repository/examples/python/seed_worker.py"]
+    environment: {PYTHONPATH: $repository/share/python}
+  swift:
+    model: process
+    workers: 2
+    command: ["$(cd "$BUILDDIR" && pwd)/seed-worker-swift"]
+YAML
 
 wait_for_socket() {
     for _ in $(seq 1 1200); do [ -S "$1" ] && return 0; sleep 0.1; done
@@ -66,7 +87,7 @@ wait_for_socket() {
 # The metrics record and its journal/stderr line would land in some batches and not others: pushed
 # out of reach. Sizes are fixed so that runs on other machines count the same work.
 valgrind --tool=callgrind --trace-children=no --callgrind-out-file="$OUT/callgrind.out.%p" \
-    "$BIN/concd" --socket "$socket" --log-target stderr --log-level warning --metrics-interval 86400 \
+    "$BIN/concd" --socket "$socket" --config "$OUT/concd.yaml" --log-target stderr --log-level warning --metrics-interval 86400 \
     --process-workers 2 --threads 8 2>"$OUT/concd.log" &
 daemon=$!
 trap 'kill -TERM $daemon 2>/dev/null || true' EXIT

@@ -12,18 +12,26 @@ package struct NoopLoad: Sendable {
     package var count: Int
     /// No-ops in flight at once.
     package var window: Int
+    /// On a pool that runs a program: the function called (with no arguments) instead of `noop`.
+    package var function: String?
 
-    /// A load of `count` no-ops on `pool`, `window` at a time.
-    package init(socketPath: String, pool: PoolName, count: Int, window: Int) {
+    /// A load of `count` no-ops on `pool`, `window` at a time; with `function`, calls of it.
+    package init(socketPath: String, pool: PoolName, count: Int, window: Int, function: String? = nil) {
         self.socketPath = socketPath
         self.pool = pool
         self.count = count
         self.window = window
+        self.function = function
+    }
+
+    /// What each request submits.
+    private func submission() throws -> Submission {
+        try Submission(workload: function.map { .call(function: $0, arguments: .null) } ?? .noop, pool: pool)
     }
 
     /// Sends them over one blocking socket (`RawConnection`); returns the seconds it took.
     package func runOnRawSocket() throws -> Double {
-        let noop = try Submission(workload: .noop, pool: pool)
+        let noop = try submission()
         let start = monotonicNanoseconds()
         let frame = RequestCodec.encode(Request(id: 1, operation: .submit(noop))) + [UInt8(ascii: "\n")]
         try RawConnection(socketPath: socketPath).pipeline(frame, total: count, window: window)
@@ -33,7 +41,7 @@ package struct NoopLoad: Sendable {
     /// Sends them through ConcClient (NIO, one task per request, `window` lanes); returns the
     /// seconds it took, connecting included.
     package func runThroughConcClient() async throws -> Double {
-        let noop = try Submission(workload: .noop, pool: pool)
+        let noop = try submission()
         let start = monotonicNanoseconds()
         let client = try await ConcClient.connect(socketPath: socketPath)
         let total = count

@@ -23,8 +23,13 @@ struct BenchLoad: AsyncParsableCommand {
     @Flag(help: "Send through ConcClient (NIO, one task per request) instead of a blocking socket.")
     var concclient = false
 
+    @Option(help: "On a pool that runs a program: call this function (no arguments) instead of a no-op.")
+    var function: String?
+
     func run() async throws {
-        let load = NoopLoad(socketPath: connection.socketPath(root: root), pool: pool, count: count, window: window)
+        let load = NoopLoad(
+            socketPath: connection.socketPath(root: root), pool: pool, count: count, window: window, function: function
+        )
         let seconds = try await concclient ? load.runThroughConcClient() : load.runOnRawSocket()
         print("\(count) no-ops on the \(pool) pool in \(Format.rounded(seconds)) s: \(Int(Double(count) / seconds))/s")
     }
