@@ -55,6 +55,29 @@ import ConcDaemon
         #expect(world.ledger.answers(second) == 1)
     }
 
+    @Test func callsAreSentAheadOnceTheirFunctionHasShownItIsQuick() throws {
+        var world = World(seed: 4, size: 1)
+        try world.warmEveryWorker()
+        _ = try world.submit(.call("quick"))
+        _ = try world.submit(.call("quick"))
+        #expect(world.machine.prefetchedTasks == 0, "nothing is known of the function yet")
+        world.advance(milliseconds: 0, microseconds: 200)
+        try world.answerHead(of: world.onlyWorker)
+        #expect(world.machine.callDurations["quick"] == .microseconds(200))
+        _ = try world.submit(.call("quick"))
+        #expect(world.machine.prefetchedTasks == 1, "behind a call of a function that takes 200 µs")
+        _ = try world.submit(.call("other"))
+        // One slow call stops it: the estimate jumps up at once and comes down an eighth at a time.
+        world.advance(milliseconds: 50)
+        try world.answerHead(of: world.onlyWorker)
+        #expect(world.machine.callDurations["quick"] == .milliseconds(50))
+        #expect(world.machine.prefetchedTasks == 1, "nothing is sent behind a function now known to be slow")
+        world.advance(milliseconds: 0, microseconds: 100)
+        try world.answerHead(of: world.onlyWorker)
+        #expect(world.machine.callDurations["quick"] == (.milliseconds(50) * 7 + .microseconds(100)) / 8)
+        #expect(world.machine.prefetchedTasks == 1, "nor behind one of a function never called")
+    }
+
     @Test func nothingIsSentBehindALongTaskOrAheadOfADeadline() throws {
         var world = World(seed: 3, size: 1)
         try world.warmEveryWorker()
@@ -207,6 +230,8 @@ enum SimTask {
     case long
     /// A GET, whose length nobody can tell.
     case get
+    /// A call of a program's function: as long as that function has been taking.
+    case call(String)
 
     static let longBase = 10_000
 
@@ -215,6 +240,7 @@ enum SimTask {
         case .short: return .cpu(n: Int64(id))
         case .long: return .sleep(milliseconds: Int64(Self.longBase + id))
         case .get: return .io(url: "http://127.0.0.1:1/\(id)")
+        case .call(let function): return .call(function: function, arguments: JSONText(parsing: "\(id)")!)
         }
     }
 }
@@ -433,8 +459,8 @@ struct World {
         try apply(actions)
     }
 
-    mutating func advance(milliseconds: Int64) {
-        now = now + .milliseconds(milliseconds)
+    mutating func advance(milliseconds: Int64, microseconds: Int64 = 0) {
+        now = now + .milliseconds(milliseconds) + .microseconds(microseconds)
     }
 
     /// Lets every worker answer, every spawn succeed and every stopped worker be reaped until
@@ -466,7 +492,7 @@ struct World {
         advance(milliseconds: Int64(rng.next(below: 20)))
         switch rng.next(below: 100) {
         case 0..<30:
-            let tasks: [SimTask] = [.short, .short, .long, .get]
+            let tasks: [SimTask] = [.short, .short, .long, .get, .call("f")]
             let task = tasks[Int(rng.next(below: UInt64(tasks.count)))]
             let timeout: Int64? = rng.next(below: 4) == 0 ? Int64(rng.next(below: 100)) : nil
             do {
@@ -582,7 +608,8 @@ struct World {
         case .cpu(let n): return Int(n)
         case .sleep(let milliseconds): return Int(milliseconds) - SimTask.longBase
         case .io(let url), .async(let url): return Int(url.split(separator: "/").last!)!
-        case .noop, .call, .exec: preconditionFailure("these tests give every job an id")
+        case .call(_, let arguments): return Int(arguments.text)!
+        case .noop, .exec: preconditionFailure("these tests give every job an id")
         }
     }
 

@@ -70,6 +70,9 @@ package struct ProcessPoolStateMachine<Connection: Sendable>: Sendable {
         package var job: Job
         /// Tells this task's deadline timer and send from those of any other task.
         package var sequence: UInt64
+        /// When the worker began it: when it was sent to an idle worker, or when the task it was
+        /// sent behind was answered. Calls' durations are learned from it.
+        var started: NIODeadline?
     }
 
     /// A busy worker's work.
@@ -216,6 +219,11 @@ package struct ProcessPoolStateMachine<Connection: Sendable>: Sendable {
     private var nextSequence: UInt64 = 0
     /// Tasks sent so far to a worker behind the task it was running.
     package private(set) var prefetchedTasks: UInt64 = 0
+    /// How long each function of a program's has been taking, erring long: a call's duration
+    /// cannot be told from its request, so it is learned from the calls answered (see `learn`).
+    package private(set) var callDurations: [String: Duration] = [:]
+    /// The most functions whose durations are kept; past it the table starts over.
+    static var learnedFunctionsLimit: Int { 1024 }
 
     package init(_ configuration: Configuration) {
         self.configuration = configuration
@@ -320,13 +328,15 @@ package struct ProcessPoolStateMachine<Connection: Sendable>: Sendable {
         // No running task: its deadline passed and it was answered already.
         guard let slot = slots[index], case .busy(var worker, let busy) = slot.phase, worker.id == id else { return }
         worker.tasks &+= 1
+        learn(busy.running, now: now)
         actions.completions.append((busy.running.job, outcome(result, index, worker)))
         if busy.running.job.deadline != nil {
             actions.timers.append(.cancelDeadline(sequence: busy.running.sequence, connection: worker.connection))
         }
-        if let next = busy.next {
+        if var next = busy.next {
             // The worker has already started the prefetched task; recycling waits for it.
             let recycle = busy.recycleWhenDone ?? recycleReason(worker)
+            next.started = now
             slots[index]?.phase = .busy(worker, Busy(running: next, next: nil, recycleWhenDone: recycle))
             prefetch(index, actions: &actions)
             return
@@ -592,7 +602,7 @@ package struct ProcessPoolStateMachine<Connection: Sendable>: Sendable {
             return
         }
         nextSequence &+= 1
-        let task = Task(job: job, sequence: nextSequence)
+        let task = Task(job: job, sequence: nextSequence, started: now)
         worker.tickets += 1
         if !worker.exitWatched {
             worker.exitWatched = true
@@ -625,7 +635,7 @@ package struct ProcessPoolStateMachine<Connection: Sendable>: Sendable {
     private mutating func prefetch(_ index: Int, actions: inout Actions) -> Bool {
         guard let slot = slots[index], !slot.retiring, case .busy(var worker, var busy) = slot.phase,
             busy.next == nil, busy.recycleWhenDone == nil,
-            let expected = Self.expectedDuration(busy.running.job.workload), expected <= configuration.prefetchBehind,
+            let expected = expectedDuration(busy.running.job.workload), expected <= configuration.prefetchBehind,
             worker.taskLimit.map({ worker.tasks + 2 <= $0 }) ?? true,
             let job = queue.first, job.deadline == nil
         else { return false }
@@ -644,14 +654,29 @@ package struct ProcessPoolStateMachine<Connection: Sendable>: Sendable {
     }
 
     /// About how long a workload takes on a worker, erring long (cpu at 1 ns per iteration; this
-    /// machine class runs 0.27); nil when nobody can tell (a GET waits on another server, a call runs
-    /// the user's code).
-    static func expectedDuration(_ workload: Workload) -> Duration? {
+    /// machine class runs 0.27; a call as its function has been taking); nil when nobody can tell
+    /// (a GET waits on another server; a function not called yet).
+    func expectedDuration(_ workload: Workload) -> Duration? {
         switch workload {
         case .noop: return .zero
         case .cpu(let n): return .nanoseconds(n)
         case .sleep(let milliseconds): return .milliseconds(milliseconds)
-        case .io, .async, .call, .exec: return nil
+        case .call(let function, _): return callDurations[function]
+        case .io, .async, .exec: return nil
+        }
+    }
+
+    /// Notes how long a call took. The estimate jumps to a longer duration at once and comes down
+    /// an eighth of the way per shorter one, so one slow call stops prefetching behind its function
+    /// until several quick ones have shown it is quick again.
+    private mutating func learn(_ task: Task, now: NIODeadline) {
+        guard case .call(let function, _) = task.job.workload, let started = task.started else { return }
+        let took = Duration.nanoseconds(max(0, (now - started).nanoseconds))
+        if callDurations.count >= Self.learnedFunctionsLimit, callDurations[function] == nil { callDurations = [:] }
+        if let before = callDurations[function], before > took {
+            callDurations[function] = (before * 7 + took) / 8
+        } else {
+            callDurations[function] = took
         }
     }
 
@@ -672,13 +697,17 @@ package struct ProcessPoolStateMachine<Connection: Sendable>: Sendable {
     /// Gives an idle slot its next job, or stops its worker when the slot retires or the pool has
     /// closed and drained.
     private mutating func settle(_ index: Int, now: NIODeadline, actions: inout Actions) {
-        guard let slot = slots[index], case .idle(let worker) = slot.phase else { return }
-        if slot.retiring || (closed && queue.isEmpty) {
+        guard let slot = slots[index], case .idle = slot.phase else { return }
+        if !slot.retiring {
+            while slots[index]?.isIdle == true, let job = queue.popFirst() {
+                start(job, on: index, now: now, actions: &actions)
+            }
+        }
+        // Checked after the queue, not before: jobs that expired in it were answered without
+        // running, and a slot they left idle at shutdown must still stop.
+        if let slot = slots[index], case .idle(let worker) = slot.phase, slot.retiring || (closed && queue.isEmpty) {
             stop(index, worker, slot.retiring ? .retired : .shutdown, terminate: false, actions: &actions)
             return
-        }
-        while slots[index]?.isIdle == true, let job = queue.popFirst() {
-            start(job, on: index, now: now, actions: &actions)
         }
         prefetch(index, actions: &actions)
     }
