@@ -1,9 +1,8 @@
+import ConcDaemon
 import ConcProtocol
 import Foundation
 import Glibc
 import Testing
-
-@testable import ConcDaemon
 
 /// `exec`: who may run what (the policy, without a daemon), and one command's run on the calling
 /// thread: its status, its bounded output, and its process group killed at the deadline.

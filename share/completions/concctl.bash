@@ -193,10 +193,10 @@ _concctl() {
 
 _concctl_submit() {
     repeating_flags=()
-    non_repeating_flags=(--json -h --help)
+    non_repeating_flags=(--shell --json -h --help)
     repeating_options=()
     non_repeating_options=(--socket --pool --count --timeout --retries --restart-wait)
-    __concctl_offer_flags_options 3
+    __concctl_offer_flags_options -1
 
     # Offer option value completions
     case "${prev}" in
@@ -281,7 +281,7 @@ _concctl_compare() {
     # Offer positional completions
     case "${positional_number}" in
     1)
-        __concctl_add_completions -W 'cpu'$'\n''io'$'\n''async'$'\n''sleep'$'\n''noop'$'\n''call'
+        __concctl_add_completions -W 'cpu'$'\n''io'$'\n''async'$'\n''sleep'$'\n''noop'$'\n''call'$'\n''exec'
         return
         ;;
     esac

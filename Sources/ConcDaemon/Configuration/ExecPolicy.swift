@@ -29,7 +29,7 @@ public struct ExecPolicy: Sendable, Equatable {
 
     /// Checks `entries` as `exec.allow` takes them and returns them resolved; throws a sentence
     /// naming the first entry that is not an absolute path to something that exists.
-    static func resolve(allow entries: [String]) throws(ConfigurationLoader.Failure) -> [String] {
+    package static func resolve(allow entries: [String]) throws(ConfigurationLoader.Failure) -> [String] {
         var resolved: [String] = []
         for entry in entries {
             guard entry.hasPrefix("/") else {
