@@ -210,6 +210,9 @@ public final class Daemon: Sendable {
                 failures.append("\(wanted.name): \(error)")
             }
             entry.pool.setRecycling(wanted.recycling)
+            entry.pool.setGrowth(
+                maximum: wanted.resolvedMaximum, idleTimeout: .nanoseconds(Int64(wanted.idleTimeoutSeconds * 1e9))
+            )
         }
         for name in registry.names where !next.pools.contains(where: { $0.name == name }) {
             restartNeeded.append("\(name) is gone")

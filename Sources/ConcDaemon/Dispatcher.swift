@@ -257,7 +257,7 @@ package final class Dispatcher: Sendable {
         let poolStatuses = registry.entries.map { entry -> PoolStatus in
             let counters = entry.counters
             let snapshot = entry.pool.snapshot()
-            return PoolStatus(
+            var status = PoolStatus(
                 kind: entry.name,
                 model: entry.model,
                 size: snapshot.size,
@@ -269,6 +269,9 @@ package final class Dispatcher: Sendable {
                 failed: counters.failed.load(ordering: .relaxed),
                 workers: snapshot.workers
             )
+            status.minimum = snapshot.minimum
+            status.maximum = snapshot.maximum
+            return status
         }
         return withVisibility(DaemonStatus(
             pid: getpid(),

@@ -31,6 +31,8 @@ public enum ConfigurationLimits {
     public static let metricsConnections = 1...65_536
     /// KiB of each output stream of a command (`exec`) kept in its reply.
     public static let execOutputKiB = 1...1024
+    /// Seconds a thread above its pool's minimum may wait for work before it exits.
+    public static let idleTimeoutSeconds = 0.1...86_400.0
     /// Seconds a new worker of a process pool may take to say it is ready.
     public static let startTimeoutSeconds = 0.1...3_600.0
 

@@ -35,8 +35,12 @@ public struct PoolStatus: Codable, Sendable, Equatable {
     public var kind: PoolName
     /// The pool's model; absent from older daemons, whose pools are the built-in ones.
     public var model: PoolModel?
-    /// Workers (processes, threads) or, for async, the in-flight limit.
+    /// Workers (processes, threads) now or, for async, the in-flight limit.
     public var size: Int
+    /// The fewest workers an elastic pool keeps; absent for a pool of a fixed size and from older daemons.
+    public var minimum: Int?
+    /// The most workers an elastic pool grows to; absent for a pool of a fixed size and from older daemons.
+    public var maximum: Int?
     /// Tasks running now.
     public var busy: Int
     /// Workers free now.
@@ -64,6 +68,8 @@ public struct PoolStatus: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case kind, model, size, busy, idle, queued, completed, failed, workers, rejected, retried
+        case minimum = "min"
+        case maximum = "max"
         case queueLimit = "queue_limit"
         case tasksPerSecond = "tasks_per_s"
         case p50Microseconds = "p50_us"
@@ -85,6 +91,13 @@ public struct PoolStatus: Codable, Sendable, Equatable {
         self.completed = completed
         self.failed = failed
         self.workers = workers
+    }
+
+    /// The size as `status` and `top` show it: `8`, or `12 (8-256)` for an elastic pool, its
+    /// minimum and maximum in brackets.
+    public var sizeText: String {
+        guard let minimum, let maximum, maximum > minimum else { return "\(size)" }
+        return "\(size) (\(minimum)-\(maximum))"
     }
 
     /// The pool's model: as the daemon says, else that of the built-in pool of this name.

@@ -36,9 +36,12 @@ struct Status: AsyncParsableCommand {
         print("concd \(status.version), pid \(status.pid), up \(Format.duration(seconds: status.uptimeSeconds)), socket \(status.socket)")
         let header = ["POOL", "MODEL", "SIZE", "BUSY", "IDLE", "QUEUED", "COMPLETED", "FAILED"]
         let rows = status.pools.map { pool in
-            [pool.kind.rawValue, pool.resolvedModel?.rawValue ?? "-", "\(pool.size)", "\(pool.busy)", "\(pool.idle)", "\(pool.queued)", "\(pool.completed)", "\(pool.failed)"]
+            [pool.kind.rawValue, pool.resolvedModel?.rawValue ?? "-", pool.sizeText, "\(pool.busy)", "\(pool.idle)", "\(pool.queued)", "\(pool.completed)", "\(pool.failed)"]
         }
         print(Format.table([header] + rows))
+        if status.pools.contains(where: { $0.sizeText != "\($0.size)" }) {
+            print("SIZE (MIN-MAX): an elastic pool grows to MAX while work waits and retires idle workers down to MIN")
+        }
         for pool in status.pools {
             guard let workers = pool.workers, !workers.isEmpty else { continue }
             let described = workers.map { worker in

@@ -53,6 +53,25 @@ import Testing
         #expect(DaemonConfiguration().exec.allow.isEmpty && DaemonConfiguration().exec.outputBytes == 64 * 1024)
     }
 
+    @Test func aThreadPoolsGrowthBoundsAreRead() async throws {
+        let yaml = """
+            pools:
+              thread: {threads: 4, max_threads: 40, idle_timeout: 2.5}
+              fetch: {model: thread, threads: 2, max_threads: 9, idle_timeout: 0.5}
+              small: {model: thread, threads: 300}
+            """
+        let configuration = try await withFile(yaml) { try await ConfigurationLoader(filePath: $0).load() }
+        let thread = configuration.pools[1]
+        #expect(thread.size == 4 && thread.resolvedMaximum == 40 && thread.idleTimeoutSeconds == 2.5)
+        let fetch = configuration.namedPools[0]
+        #expect(fetch.size == 2 && fetch.resolvedMaximum == 9 && fetch.idleTimeoutSeconds == 0.5)
+        // By default a thread pool grows to 256, or stays at its size when that is larger; others do not grow.
+        #expect(configuration.namedPools[1].resolvedMaximum == 300)
+        let defaults = DaemonConfiguration().pools
+        #expect(defaults[1].resolvedMaximum == 256 && defaults[1].idleTimeoutSeconds == 10)
+        #expect(defaults[0].resolvedMaximum == defaults[0].size && defaults[2].resolvedMaximum == defaults[2].size)
+    }
+
     @Test func connectionLimitsAreRead() async throws {
         let yaml = """
             connections: {send_buffer_kib: 64, stall_timeout: 2.5}
@@ -104,6 +123,11 @@ import Testing
         ("pools: {web: {model: async, limit: 0}}", "pools.web.limit must be 1...10000000, got 0"),
         ("pools: {crunch: {model: process, max_rss_mb: many}}", "pools.crunch.max_rss_mb must be a whole number"),
         ("pools: {process: {model: thread}}", "the built-in process pool's model is process"),
+        ("pools: {thread: {threads: 8, max_threads: 4}}", "pools.thread.max_threads (4) is below pools.thread.threads (8)"),
+        ("pools: {fetch: {model: thread, threads: 8, max_threads: 2}}", "pools.fetch.max_threads (2) is below pools.fetch.threads (8)"),
+        ("pools: {thread: {max_threads: 5000}}", "pools.thread.max_threads must be 1...4096, got 5000"),
+        ("pools: {fetch: {model: thread, idle_timeout: 0}}", "pools.fetch.idle_timeout must be 0.1...86400 seconds"),
+        ("pools: {crunch: {model: process, max_threads: 4}}", "pools.crunch.max_threads is not a setting of a process pool"),
         // exec.
         ("exec: {allow: [convert]}", "exec.allow: 'convert' is not an absolute path"),
         ("exec: {allow: [/no/such/program]}", "exec.allow: /no/such/program does not exist"),

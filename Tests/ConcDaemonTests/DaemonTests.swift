@@ -172,7 +172,7 @@ import ConcDaemon
             let crunchStatus = try #require(status.pools.first { $0.kind == crunch })
             #expect(crunchStatus.size == 1 && crunchStatus.completed == 1 && crunchStatus.workers?.count == 1)
             #expect(status.pools[0].completed == 2)
-            #expect(StatusLine.render(status).contains("crunch 0/1 busy q=0 | fetch 0/2 busy q=0"))
+            #expect(StatusLine.render(status).contains("crunch 0/1 busy q=0 | fetch 0/2 busy (2-256) q=0"))
 
             // Admin operations reach a named pool through the Pool protocol alone.
             let resized = try await client.send(.resize(pool: crunch, size: 2))

@@ -62,6 +62,48 @@ import ConcDaemon
         await pool.shutdown()
     }
 
+    @Test func aBurstGrowsThePoolToItsMaximumAndIdleThreadsRetireToItsMinimum() async throws {
+        let pool = ThreadPool(size: 1, maximum: 6, idleTimeout: .milliseconds(300), queueLimit: 64)
+        try await pool.start()
+        #expect(pool.snapshot().size == 1 && pool.snapshot().minimum == 1 && pool.snapshot().maximum == 6)
+        // Eight blocking waits at once: six run side by side (the maximum), two wait in the queue.
+        async let outcomes = withThrowingTaskGroup(of: TaskOutcome.self) { group in
+            for _ in 0..<8 { group.addTask { try await run(.sleep(milliseconds: 800), on: pool) } }
+            return try await group.reduce(into: [TaskOutcome]()) { $0.append($1) }
+        }
+        #expect(await eventually(within: 5) { pool.snapshot().busy == 6 }, "\(pool.snapshot())")
+        let during = pool.snapshot()
+        #expect(during.size == 6 && during.queued == 2, "\(during)")
+        let workers = try await outcomes.map(\.worker)
+        #expect(Set(workers).count == 6, "\(workers)")
+        // Idle for 300 ms, the five above the minimum exit.
+        #expect(await eventually(within: 3) { pool.snapshot().size == 1 }, "\(pool.snapshot())")
+        #expect(try await run(.noop, on: pool).result.value == .empty)
+        await pool.shutdown()
+    }
+
+    @Test func resizeSetsTheMinimumAndGrowthBoundsMoveTheMaximum() async throws {
+        let pool = ThreadPool(size: 2, maximum: 4, idleTimeout: .milliseconds(200), queueLimit: 64)
+        try await pool.start()
+        try await pool.resize(size: 5, queueLimit: 64)
+        var snapshot = pool.snapshot()
+        #expect(snapshot.size == 5 && snapshot.minimum == 5 && snapshot.maximum == 5, "\(snapshot)")
+        // A reload's bounds: back to a minimum of 1 and a maximum of 3; the two above 3 leave at
+        // once, the two above 1 after their idle time.
+        try await pool.resize(size: 1, queueLimit: 64)
+        pool.setGrowth(maximum: 3, idleTimeout: .milliseconds(200))
+        #expect(await eventually(within: 3) { pool.snapshot().size == 1 }, "\(pool.snapshot())")
+        snapshot = pool.snapshot()
+        #expect(snapshot.minimum == 1 && snapshot.maximum == 3)
+        // A fixed pool (maximum = size) does not grow however much waits.
+        let fixed = ThreadPool(size: 2, queueLimit: 64)
+        try await fixed.start()
+        for _ in 0..<6 { try fixed.submit(Job(workload: .sleep(milliseconds: 100), deadline: nil, complete: { _ in })) }
+        #expect(fixed.snapshot().size == 2 && fixed.snapshot().queued >= 3)
+        await fixed.shutdown()
+        await pool.shutdown()
+    }
+
     @Test func aFullQueueAnswersBusyAtOnce() async throws {
         let pool = ThreadPool(size: 1, queueLimit: 2)
         try await pool.start()

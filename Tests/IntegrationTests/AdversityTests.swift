@@ -11,7 +11,9 @@ extension BinaryLevelTests {
         @Test func aFloodOfSubmissionsIsAnsweredBusyWithBoundedMemory() async throws {
             try await blocking {
                 let daemon = try ConcdProcess(
-                    arguments: ["--process-workers", "2", "--threads", "4", "--queue-limit", "16", "--async-limit", "20"]
+                    arguments: ["--process-workers", "2", "--threads", "4", "--queue-limit", "16", "--async-limit", "20"],
+                    // A thread pool that does not grow, so that what it can hold is known.
+                    environment: ["CONCD_POOLS_THREAD_MAX_THREADS": "4"]
                 )
                 defer { daemon.stop() }
                 let floods: [(pool: String, count: Int, capacity: Int)] = [

@@ -141,16 +141,7 @@ public struct ConfigurationLoader: Sendable {
             try Self.integer(reader, key, range, zeroMeansDefault: zeroMeansDefault)
         }
         func seconds(_ key: String, _ range: ClosedRange<Double> = ConfigurationLimits.metricsIntervalSeconds) throws(Failure) -> Double? {
-            if let value = reader.double(forKey: ConfigKey(key)) {
-                guard range.contains(value) else {
-                    throw Failure(description: "\(key) must be \(ConfigurationLimits.text(range)) seconds, got \(value)")
-                }
-                return value
-            }
-            if let text = reader.string(forKey: ConfigKey(key)) {
-                throw Failure(description: "\(key) must be a number of seconds, got '\(text)'")
-            }
-            return nil
+            try Self.seconds(reader, key, range)
         }
 
         let limits = ConfigurationLimits.self
@@ -176,6 +167,9 @@ public struct ConfigurationLoader: Sendable {
             queueLimit: queueLimit,
             asyncConnectionsPerHost: connections
         )
+        configuration.threadMaximum = try integer("pools.thread.max_threads", limits.size(of: .thread), zeroMeansDefault: true)
+        configuration.threadIdleTimeoutSeconds = try seconds("pools.thread.idle_timeout", limits.idleTimeoutSeconds) ?? 10
+        if let thread = configuration.pools.first(where: { $0.name == .thread }) { try Self.checkGrowth(thread) }
         configuration.processMaxTasks = try integer("pools.process.max_tasks", limits.maxTasks) ?? 0
         configuration.processMaxTasksJitter = try integer("pools.process.max_tasks_jitter", limits.maxTasks) ?? 0
         configuration.processMaxRSSMegabytes = try integer("pools.process.max_rss_mb", limits.maxRSSMegabytes) ?? 0
@@ -214,6 +208,26 @@ extension ConfigurationLoader {
             throw Failure(description: "\(key) must be \(range.lowerBound)...\(range.upperBound), got \(value)")
         }
         return value
+    }
+
+    /// `key` as seconds in `range`, nil when absent.
+    fileprivate static func seconds(_ reader: ConfigReader, _ key: String, _ range: ClosedRange<Double>) throws(Failure) -> Double? {
+        if let value = reader.double(forKey: ConfigKey(key)) {
+            guard range.contains(value) else {
+                throw Failure(description: "\(key) must be \(ConfigurationLimits.text(range)) seconds, got \(value)")
+            }
+            return value
+        }
+        if let text = reader.string(forKey: ConfigKey(key)) {
+            throw Failure(description: "\(key) must be a number of seconds, got '\(text)'")
+        }
+        return nil
+    }
+
+    /// A thread pool's maximum may not be below its minimum.
+    fileprivate static func checkGrowth(_ pool: PoolConfiguration) throws(Failure) {
+        guard let maximum = pool.maximum, maximum < pool.size else { return }
+        throw Failure(description: "pools.\(pool.name).max_threads (\(maximum)) is below pools.\(pool.name).threads (\(pool.size)); the pool grows from threads to max_threads")
     }
 
     /// The pools the file names beside the built-in ones, each from its `pools.NAME.*` keys, in the
@@ -259,7 +273,9 @@ extension ConfigurationLoader {
                 pool.maxRSSMegabytes = try Self.integer(reader, prefix + "max_rss_mb", ConfigurationLimits.maxRSSMegabytes) ?? 0
                 try userCommand(of: &pool, reader, prefix: prefix, keys: fileKeys)
             case .thread:
-                break
+                pool.maximum = try Self.integer(reader, prefix + "max_threads", sizeRange, zeroMeansDefault: true)
+                pool.idleTimeoutSeconds = try Self.seconds(reader, prefix + "idle_timeout", ConfigurationLimits.idleTimeoutSeconds) ?? 10
+                try Self.checkGrowth(pool)
             case .async:
                 pool.connectionsPerHost =
                     try Self.integer(reader, prefix + "connections_per_host", ConfigurationLimits.connectionsPerHost) ?? 1024

@@ -12,6 +12,11 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var processWorkers: Int
     /// Parked threads in the thread pool. Default: 4 × the number of cores.
     public var threads: Int
+    /// The most threads the thread pool grows to while work waits; nil for the default (256, and
+    /// never below `threads`).
+    public var threadMaximum: Int?
+    /// Seconds a thread above `threads` waits for work before it exits. Default: 10.
+    public var threadIdleTimeoutSeconds: Double = 10
     /// Tasks the async pool runs at once before it answers busy. Default: 100,000.
     public var asyncLimit: Int
     /// Jobs that may wait in the process and thread pools' queues each. Default: 10,000.
@@ -53,7 +58,10 @@ public struct DaemonConfiguration: Sendable, Equatable {
         process.maxRSSMegabytes = processMaxRSSMegabytes
         var async = PoolConfiguration(name: .async, model: .async, size: asyncLimit)
         async.connectionsPerHost = asyncConnectionsPerHost
-        return [process, PoolConfiguration(name: .thread, model: .thread, size: threads), async] + namedPools
+        var thread = PoolConfiguration(name: .thread, model: .thread, size: threads)
+        thread.maximum = threadMaximum
+        thread.idleTimeoutSeconds = threadIdleTimeoutSeconds
+        return [process, thread, async] + namedPools
     }
 
     /// The socket path used when none is given: `$CONCD_SOCKET`, else `/run/concd/concd.sock`.

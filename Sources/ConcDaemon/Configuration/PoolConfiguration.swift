@@ -26,6 +26,11 @@ public struct PoolConfiguration: Sendable, Equatable {
     public var environment: [String: String] = [:]
     /// Process model: how long a new worker may take to say it is ready (seconds).
     public var startTimeoutSeconds: Double = 10
+    /// Thread model: the most threads the pool grows to while work waits (`max_threads`); nil
+    /// for the default, ``defaultMaximum(of:size:)``. `size` is the minimum.
+    public var maximum: Int?
+    /// Thread model: seconds a thread above the minimum waits for work before it exits.
+    public var idleTimeoutSeconds: Double = 10
 
     /// Creates a pool's configuration; the model's own settings keep their defaults.
     public init(name: PoolName, model: PoolModel, size: Int) {
@@ -44,6 +49,18 @@ public struct PoolConfiguration: Sendable, Equatable {
         }
     }
 
+    /// The most threads a thread pool grows to when the configuration says nothing: 256, enough
+    /// for a burst of blocking I/O to wait side by side (1000 GETs of a 50 ms page in four rounds),
+    /// and never below the pool's size. Other models do not grow.
+    public static func defaultMaximum(of model: PoolModel, size: Int) -> Int {
+        model == .thread ? max(size, 256) : size
+    }
+
+    /// The most workers this pool grows to.
+    public var resolvedMaximum: Int {
+        max(size, maximum ?? Self.defaultMaximum(of: model, size: size))
+    }
+
     /// The key of a pool's size in its `pools.NAME` section: `workers`, `threads` or `limit`.
     public static func sizeKey(of model: PoolModel) -> String {
         keys(of: model).size
@@ -57,7 +74,7 @@ public struct PoolConfiguration: Sendable, Equatable {
                 "workers",
                 ["workers", "max_tasks", "max_tasks_jitter", "max_rss_mb", "command", "working_directory", "environment", "start_timeout"]
             )
-        case .thread: return ("threads", ["threads"])
+        case .thread: return ("threads", ["threads", "max_threads", "idle_timeout"])
         case .async: return ("limit", ["limit", "connections_per_host"])
         }
     }

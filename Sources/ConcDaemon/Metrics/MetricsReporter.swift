@@ -46,7 +46,7 @@ final class MetricsReporter: Service, Sendable {
             guard let counters = dispatcher.registry.entry(pool.kind)?.counters else { continue }
             let latency = counters.takeLatencies()
             let rate = rates[pool.kind] ?? 0
-            let fields: [(String, String)] = [
+            var fields: [(String, String)] = [
                 ("CONCD_POOL", pool.kind.rawValue),
                 ("CONCD_MODEL", pool.resolvedModel?.rawValue ?? ""),
                 ("CONCD_SIZE", String(pool.size)),
@@ -60,7 +60,10 @@ final class MetricsReporter: Service, Sendable {
                 ("CONCD_P50_US", String(latency.p50)),
                 ("CONCD_P99_US", String(latency.p99)),
             ]
-            let message = "\(pool.kind) pool: \(StatusLine.rate(rate)) tasks/s, busy \(pool.busy)/\(pool.size), "
+            if let minimum = pool.minimum, let maximum = pool.maximum {
+                fields += [("CONCD_SIZE_MIN", String(minimum)), ("CONCD_SIZE_MAX", String(maximum))]
+            }
+            let message = "\(pool.kind) pool: \(StatusLine.rate(rate)) tasks/s, busy \(pool.busy)/\(pool.sizeText), "
                 + "queued \(pool.queued), p50 \(latency.p50) µs, p99 \(latency.p99) µs"
             if toJournal {
                 Journal.send(

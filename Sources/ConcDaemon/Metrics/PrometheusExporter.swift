@@ -19,6 +19,8 @@ package final class PrometheusExporter: Sendable {
         package static let retried = "concd_tasks_retried_total"
         package static let duration = "concd_task_duration_seconds"
         package static let size = "concd_pool_size"
+        package static let sizeMinimum = "concd_pool_size_min"
+        package static let sizeMaximum = "concd_pool_size_max"
         package static let busy = "concd_pool_busy"
         package static let idle = "concd_pool_idle"
         package static let queued = "concd_pool_queued"
@@ -33,6 +35,8 @@ package final class PrometheusExporter: Sendable {
         var retried: CoreMetrics.Counter
         var duration: CoreMetrics.Timer
         var size: CoreMetrics.Gauge
+        var sizeMinimum: CoreMetrics.Gauge
+        var sizeMaximum: CoreMetrics.Gauge
         var busy: CoreMetrics.Gauge
         var idle: CoreMetrics.Gauge
         var queued: CoreMetrics.Gauge
@@ -76,6 +80,8 @@ package final class PrometheusExporter: Sendable {
                 retried: CoreMetrics.Counter(label: Name.retried, dimensions: label, factory: factory),
                 duration: CoreMetrics.Timer(label: Name.duration, dimensions: label, factory: factory),
                 size: CoreMetrics.Gauge(label: Name.size, dimensions: label, factory: factory),
+                sizeMinimum: CoreMetrics.Gauge(label: Name.sizeMinimum, dimensions: label, factory: factory),
+                sizeMaximum: CoreMetrics.Gauge(label: Name.sizeMaximum, dimensions: label, factory: factory),
                 busy: CoreMetrics.Gauge(label: Name.busy, dimensions: label, factory: factory),
                 idle: CoreMetrics.Gauge(label: Name.idle, dimensions: label, factory: factory),
                 queued: CoreMetrics.Gauge(label: Name.queued, dimensions: label, factory: factory)
@@ -98,6 +104,9 @@ package final class PrometheusExporter: Sendable {
             for pool in status.pools {
                 guard let metrics = pools[pool.kind], let counter = counters[pool.kind] else { continue }
                 metrics.size.record(pool.size)
+                // A pool of a fixed size is its own minimum and maximum.
+                metrics.sizeMinimum.record(pool.minimum ?? pool.size)
+                metrics.sizeMaximum.record(pool.maximum ?? pool.size)
                 metrics.busy.record(pool.busy)
                 metrics.idle.record(pool.idle)
                 metrics.queued.record(pool.queued)

@@ -1,4 +1,5 @@
 import ConcProtocol
+import NIOCore
 
 /// What the Dispatcher and the Daemon need of a pool: accept a job or refuse it at once, say how
 /// busy it is, warm up and drain, and the operations only some models support (killing a worker,
@@ -34,6 +35,10 @@ package protocol Pool: AnyObject, Sendable {
     /// Takes the recycling policy a reload read; workers pick it up when they are next spawned.
     func setRecycling(_ policy: RecyclePolicy)
 
+    /// Takes the growth bounds a reload read: the most workers the pool may grow to while work
+    /// waits, and how long one above the minimum (`resize`'s size) may idle before it retires.
+    func setGrowth(maximum: Int, idleTimeout: TimeAmount)
+
     /// Whether the workers run a user's program: such a pool takes calls and nothing else.
     var runsProgram: Bool { get }
 
@@ -51,6 +56,9 @@ extension Pool {
     /// Only worker processes are recycled; other models keep nothing between tasks to bound.
     package func setRecycling(_ policy: RecyclePolicy) {}
 
+    /// A pool of a fixed size ignores growth bounds.
+    package func setGrowth(maximum: Int, idleTimeout: TimeAmount) {}
+
     /// Only process pools run a user's program.
     package var runsProgram: Bool { false }
 
@@ -65,13 +73,19 @@ package struct PoolSnapshot: Sendable {
     package var queued: Int
     package var queueLimit: Int
     package var workers: [WorkerStatus]?
+    /// The fewest workers an elastic pool keeps; nil for a pool of a fixed size.
+    package var minimum: Int?
+    /// The most workers an elastic pool grows to; nil for a pool of a fixed size.
+    package var maximum: Int?
 }
 
 extension JobQueue {
     /// Enqueues `job` for the `pool` pool, turning a refusal into the error its client reads.
-    func submit(_ job: Job, to pool: PoolName) throws(WireError) {
+    /// Returns the jobs queued beyond the threads parked to take them.
+    @discardableResult
+    func submit(_ job: Job, to pool: PoolName) throws(WireError) -> Int {
         do {
-            try enqueue(job)
+            return try enqueue(job)
         } catch {
             throw error.wireError(pool: pool, limit: limit)
         }

@@ -68,7 +68,10 @@ package final class PoolRegistry: Sendable {
                 logger: logger
             )
         case .thread:
-            return ThreadPool(name: configuration.name, size: configuration.size, queueLimit: queueLimit, logger: logger)
+            return ThreadPool(
+                name: configuration.name, size: configuration.size, maximum: configuration.resolvedMaximum,
+                idleTimeout: .nanoseconds(Int64(configuration.idleTimeoutSeconds * 1e9)), queueLimit: queueLimit, logger: logger
+            )
         case .async:
             return AsyncPool(
                 name: configuration.name,

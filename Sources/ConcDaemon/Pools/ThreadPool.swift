@@ -6,20 +6,22 @@ import Logging
 import NIOCore
 import Synchronization
 
-/// M OS threads started once and parked on a ``JobQueue``; each runs one blocking job at a time.
-/// Resizing starts new threads or asks surplus ones to exit after their current job, so no
-/// accepted job is dropped.
+/// OS threads parked on a ``JobQueue``, each running one blocking job at a time, between a minimum
+/// and a maximum (``ThreadPoolSizing``): a job that finds every thread busy starts one more, and a
+/// thread above the minimum that waited its idle time for work exits. Shrinking never drops an
+/// accepted job: a surplus thread exits between jobs.
 ///
 /// A thread cannot be killed, so a job that runs past its deadline is answered `timeout` at the
-/// deadline by a timer, and its thread is abandoned: a new thread takes its place at once, so the
-/// pool keeps its size, and the old one exits when its job ends, its result thrown away.
+/// deadline by a timer, and its thread is abandoned: if that leaves the pool below its minimum a new
+/// thread takes its place at once, and the old one exits when its job ends, its result thrown away.
 package final class ThreadPool: Pool {
     package let name: PoolName
     package var model: PoolModel { .thread }
     private let queue: JobQueue
     private let busy = Atomic<Int>(0)
     private let stopped = Countdown(0)
-    private let state = Mutex(State())
+    private let state: Mutex<ThreadPoolSizing>
+    private let idleNanoseconds: Atomic<Int64>
     private let abandoned = Atomic<Int>(0)
     /// Deadline timers run here, not on a global queue: Swift concurrency's executor shares the
     /// global queues' threads on Linux, so with the async pool busy on cpu tasks a timer there
@@ -27,48 +29,44 @@ package final class ThreadPool: Pool {
     private let deadlines = DispatchQueue(label: "concd.thread-pool.deadlines")
     private let logger: Logger
 
-    private struct State {
-        /// Threads that should exist.
-        var target = 0
-        /// Threads that exist (some may be about to exit after a shrink).
-        var running = 0
-        /// Names given so far, so a new thread never reuses the name of one still running.
-        var nextIndex = 0
-        /// Set at shutdown: an abandoned thread is then not replaced.
-        var closed = false
-    }
-
-    /// Creates a pool of `size` threads and a queue of `queueLimit` jobs.
-    package init(name: PoolName = .thread, size: Int, queueLimit: Int, logger: Logger = Logger(label: "concd.thread-pool")) {
+    /// Creates a pool of `size` threads that grows to `maximum` (default: `size`, a fixed pool)
+    /// while work waits, and a queue of `queueLimit` jobs. A thread above `size` exits after
+    /// waiting `idleTimeout` for a job.
+    package init(
+        name: PoolName = .thread, size: Int, maximum: Int? = nil, idleTimeout: TimeAmount = .seconds(10),
+        queueLimit: Int, logger: Logger = Logger(label: "concd.thread-pool")
+    ) {
         self.name = name
-        precondition(size > 0, "a thread pool needs at least one thread")
         self.queue = JobQueue(limit: queueLimit)
         self.logger = logger
-        state.withLock { $0.target = size }
+        self.state = Mutex(ThreadPoolSizing(minimum: size, maximum: maximum ?? size))
+        self.idleNanoseconds = Atomic(idleTimeout.nanoseconds)
     }
 
     package func start() async throws {
-        let size = state.withLock { $0.target }
-        spawnThreads(size)
+        startThreads(state.withLock { $0.start() })
     }
 
+    /// Sets the minimum to `size`, raising the maximum to it if lower.
     package func resize(size: Int, queueLimit: Int) async throws {
-        precondition(size > 0, "a thread pool needs at least one thread")
         queue.setLimit(queueLimit)
-        let grow = state.withLock { state -> Int in
-            state.target = size
-            return max(0, size - state.running)
-        }
-        if grow > 0 { spawnThreads(grow) } else { queue.interrupt() }
+        let indexes = state.withLock { $0.setBounds(minimum: size, maximum: $0.maximum) }
+        startThreads(indexes)
+        // Parked threads look at the bounds again: above a lower maximum they exit now, above a
+        // lower minimum they wait for work with a timeout from now on.
+        queue.interrupt()
     }
 
-    private func spawnThreads(_ count: Int) {
-        let indexes = state.withLock { state -> Range<Int> in
-            state.running += count
-            defer { state.nextIndex += count }
-            return state.nextIndex..<(state.nextIndex + count)
-        }
-        stopped.add(count)
+    package func setGrowth(maximum: Int, idleTimeout: TimeAmount) {
+        idleNanoseconds.store(idleTimeout.nanoseconds, ordering: .relaxed)
+        let indexes = state.withLock { $0.setBounds(minimum: $0.minimum, maximum: maximum) }
+        startThreads(indexes)
+        queue.interrupt()
+    }
+
+    private func startThreads(_ indexes: [Int]) {
+        guard !indexes.isEmpty else { return }
+        stopped.add(indexes.count)
         for index in indexes {
             let thread = Thread { [self] in
                 // Foundation's Thread.name does not reach the kernel on Linux; this is the name
@@ -83,21 +81,27 @@ package final class ThreadPool: Pool {
     }
 
     package func submit(_ job: Job) throws(WireError) {
-        try queue.submit(job, to: name)
+        let unserved = try queue.submit(job, to: name)
+        guard unserved > 0, let start = state.withLock({ $0.workWaits(unserved: unserved) }) else { return }
+        startThreads([start.index])
+        if let milestone = start.milestone { log(milestone) }
     }
 
     package func snapshot() -> PoolSnapshot {
-        PoolSnapshot(
-            size: state.withLock { $0.target },
+        let sizing = state.withLock { $0 }
+        return PoolSnapshot(
+            size: sizing.running,
             busy: busy.load(ordering: .relaxed),
             queued: queue.count,
-            queueLimit: queue.limit
+            queueLimit: queue.limit,
+            minimum: sizing.minimum,
+            maximum: sizing.maximum
         )
     }
 
     /// Waits for every thread the pool still counts; abandoned threads are not waited for.
     package func shutdown() async {
-        state.withLock { $0.closed = true }
+        state.withLock { $0.close() }
         queue.close()
         await stopped.wait()
     }
@@ -105,33 +109,56 @@ package final class ThreadPool: Pool {
     /// Threads abandoned so far because their job passed its deadline.
     package var abandonedThreads: Int { abandoned.load(ordering: .relaxed) }
 
-    /// Whether this thread is surplus after a shrink; if so it is counted out and must exit.
-    private func shouldRetire() -> Bool {
-        state.withLock { state in
-            guard state.running > state.target else { return false }
-            state.running -= 1
-            return true
-        }
-    }
-
     private func work(name: String) {
+        state.withLock { $0.threadReady() }
         loop: while true {
-            switch queue.next() {
+            let mayRetire = state.withLock { $0.idleThreadsMayRetire }
+            let idleTimeout: TimeAmount? = mayRetire ? .nanoseconds(idleNanoseconds.load(ordering: .relaxed)) : nil
+            switch queue.next(idleTimeout: idleTimeout) {
             case .closed:
-                state.withLock { $0.running -= 1 }
+                state.withLock { $0.threadClosed() }
                 break loop
+            case .timedOut:
+                if retire(name: name, state.withLock { $0.idleTimedOut() }, why: "idle") { break loop }
             case .idle:
-                if shouldRetire() { break loop }
+                if retire(name: name, state.withLock { $0.threadFree() }, why: "above the maximum") { break loop }
             case .job(let job):
                 if !run(job, name: name) {
                     // Abandoned: the timer answered the client, counted this thread out and started
-                    // its replacement; all that is left is to exit.
+                    // a replacement if one was needed; all that is left is to exit.
                     return
                 }
-                if shouldRetire() { break loop }
+                if retire(name: name, state.withLock { $0.threadFree() }, why: "above the maximum") { break loop }
             }
         }
         stopped.countDown()
+    }
+
+    /// Logs a thread's retirement the sizing decided on; returns whether the thread exits.
+    private func retire(name: String, _ decision: (retire: Bool, milestone: ThreadPoolSizing.Milestone?), why: String) -> Bool {
+        guard decision.retire else { return false }
+        logger.debug("thread retired (\(why))", metadata: ["event": "thread_retired", "pool": "\(self.name)", "worker": "\(name)"])
+        if let milestone = decision.milestone { log(milestone) }
+        return true
+    }
+
+    private func log(_ milestone: ThreadPoolSizing.Milestone) {
+        let sizing = state.withLock { $0 }
+        var metadata: Logger.Metadata = [
+            "pool": "\(name)", "threads": "\(sizing.running)", "min": "\(sizing.minimum)", "max": "\(sizing.maximum)",
+        ]
+        switch milestone {
+        case .leftMinimum:
+            metadata["event"] = "pool_grew"
+            logger.info("work waits with every thread busy: the \(name) pool grows past its minimum of \(sizing.minimum)", metadata: metadata)
+        case .reachedMaximum:
+            metadata["event"] = "pool_at_maximum"
+            logger.notice("the \(name) pool reached its maximum of \(sizing.maximum) threads; more work waits in its queue", metadata: metadata)
+        case .backAtMinimum(let peak):
+            metadata["event"] = "pool_shrank"
+            metadata["peak"] = "\(peak)"
+            logger.info("idle threads retired: the \(name) pool is back at its minimum of \(sizing.minimum) (\(peak) at most)", metadata: metadata)
+        }
     }
 
     /// Runs one job on this thread; returns false when the job passed its deadline first and this
@@ -184,13 +211,10 @@ package final class ThreadPool: Pool {
     private func abandon(name: String, job: Job) {
         busy.subtract(1, ordering: .relaxed)
         abandoned.add(1, ordering: .relaxed)
-        let replace = state.withLock { state -> Bool in
-            state.running -= 1
-            return !state.closed && state.running < state.target
-        }
+        let replacement = state.withLock { $0.abandoned() }
         // The abandoned thread no longer holds up shutdown: nobody waits for its result.
         stopped.countDown()
-        if replace { spawnThreads(1) }
+        if let replacement { startThreads([replacement]) }
         logger.notice(
             "task passed its deadline on a thread; answered timeout and replaced the thread",
             metadata: ["event": "thread_abandoned", "worker": "\(name)", "task": "\(job.workload)"]

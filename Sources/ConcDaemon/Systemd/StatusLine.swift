@@ -1,13 +1,14 @@
 import ConcProtocol
 
 /// The one-line summary systemd shows as STATUS= (`systemctl status concd`):
-/// `process 3/4 busy q=0 | thread 2/16 busy q=0 | async 120 in flight | 1.2k tasks/s`.
+/// `process 3/4 busy q=0 | thread 2/16 busy (8-256) q=0 | async 120 in flight | 1.2k tasks/s`.
 package enum StatusLine {
     package static func render(_ status: DaemonStatus, tasksPerSecond: Double? = nil) -> String {
         var parts = status.pools.map { pool in
             switch pool.resolvedModel {
             case .process, .thread, nil:
-                return "\(pool.kind) \(pool.busy)/\(pool.size) busy q=\(pool.queued)"
+                let bounds = pool.sizeText == "\(pool.size)" ? "" : " (\(pool.minimum ?? 0)-\(pool.maximum ?? 0))"
+                return "\(pool.kind) \(pool.busy)/\(pool.size) busy\(bounds) q=\(pool.queued)"
             case .async:
                 return "\(pool.kind) \(pool.busy) in flight"
             }

@@ -12,7 +12,7 @@ enum TopView {
         }
         let rows = status.pools.map { pool in
             [
-                pool.kind.rawValue, "\(pool.size)", "\(pool.busy)", "\(pool.idle)", "\(pool.queued)",
+                pool.kind.rawValue, pool.sizeText, "\(pool.busy)", "\(pool.idle)", "\(pool.queued)",
                 pool.tasksPerSecond.map(Format.rounded) ?? "-",
                 pool.p50Microseconds.map(latency) ?? "-",
                 pool.p99Microseconds.map(latency) ?? "-",
