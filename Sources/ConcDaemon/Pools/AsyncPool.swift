@@ -2,17 +2,30 @@ import AsyncHTTPClient
 import ConcProtocol
 import ConcWorkerCore
 import NIOCore
+import NIOHTTP1
 import NIOPosix
 import Synchronization
 
 /// Swift concurrency on the daemon's event-loop group: each job is a task, so an HTTP GET waiting on
 /// the network holds a few hundred bytes, not a thread. The pool bounds the tasks in flight instead
-/// of queueing: beyond `limit`, a submission is refused as busy.
+/// of queueing: beyond `limit`, a submission is refused as busy. GETs to one server go through
+/// that server's ``ConnectionWindow``, so that a burst does not overflow a small server's backlog.
 package final class AsyncPool: Pool {
     package let name: PoolName
     package var model: PoolModel { .async }
     private let httpClient: HTTPClient
     private let state: Mutex<State>
+    private let windows: Mutex<Windows>
+    private let connectionsPerHost: Int
+
+    /// Each server's window, and the GETs waiting for one, by id.
+    private struct Windows {
+        var servers: [String: ConnectionWindow] = [:]
+        var waiters: [UInt64: CheckedContinuation<Bool, Never>] = [:]
+        /// Decisions taken before their GET began to wait (admitted: true, withdrawn: false).
+        var decided: [UInt64: Bool] = [:]
+        var nextID: UInt64 = 0
+    }
 
     private struct State {
         var limit: Int
@@ -26,6 +39,8 @@ package final class AsyncPool: Pool {
     package init(name: PoolName = .async, limit: Int, connectionsPerHost: Int, eventLoopGroup: any EventLoopGroup) {
         self.name = name
         self.state = Mutex(State(limit: limit))
+        self.windows = Mutex(Windows())
+        self.connectionsPerHost = connectionsPerHost
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool = .init(
             idleTimeout: .seconds(60),
@@ -144,20 +159,128 @@ package final class AsyncPool: Pool {
 
     private func get(_ url: String, deadline: NIODeadline) async -> Result<TaskValue, WireError> {
         let started = NIODeadline.now()
+        let server = Self.server(of: url)
+        guard let admitted = await admit(to: server) else {
+            return .failure(WireError(.timeout, "GET \(url) was cancelled at its deadline while waiting for a connection"))
+        }
+        let delegate = GetDelegate { [self] in
+            let now = NIODeadline.now()
+            windows.withLock { $0.servers[server]?.connected(admitted: admitted, connectTime: now - admitted, now: now) }
+        }
+        defer { release(server, answeredIn: delegate.answered.map { $0 - admitted }) }
         do {
-            let response = try await httpClient.execute(HTTPClientRequest(url: url), deadline: deadline)
-            var bytes: UInt64 = 0
-            for try await chunk in response.body {
-                bytes += UInt64(chunk.readableBytes)
+            let task = httpClient.execute(request: try HTTPClient.Request(url: url), delegate: delegate, deadline: deadline)
+            let (status, bytes) = try await withTaskCancellationHandler {
+                try await task.futureResult.get()
+            } onCancel: {
+                task.cancel()
             }
             let elapsed = UInt64((NIODeadline.now() - started).nanoseconds / 1000)
-            return .success(.http(HTTPSummary(status: Int(response.status.code), bytes: bytes, timeMicroseconds: elapsed)))
+            return .success(.http(HTTPSummary(status: status, bytes: bytes, timeMicroseconds: elapsed)))
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
             return .failure(WireError(.timeout, "GET \(url) timed out: \(error)"))
+        } catch let error as HTTPClientError where error == .cancelled {
+            return .failure(WireError(.timeout, "GET \(url) was cancelled at its deadline"))
         } catch is CancellationError {
             return .failure(WireError(.timeout, "GET \(url) was cancelled at its deadline"))
         } catch {
             return .failure(WireError(.httpFailed, "GET \(url) failed: \(error)"))
         }
+    }
+
+    /// The part of a URL that names its server: `http://host:port`.
+    static func server(of url: String) -> String {
+        guard let scheme = url.range(of: "://") else { return url }
+        let rest = url[scheme.upperBound...]
+        return String(url[..<(rest.firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? url.endIndex)])
+    }
+
+    /// Waits for a place in `server`'s window; returns when it was given, or nil when the task was
+    /// cancelled first (its deadline).
+    private func admit(to server: String) async -> NIODeadline? {
+        let (id, now) = windows.withLock { windows -> (UInt64, Bool) in
+            let id = windows.nextID
+            windows.nextID += 1
+            if windows.servers[server] == nil {
+                // Windows of servers not in use are forgotten once there are many.
+                if windows.servers.count >= 4096 { windows.servers = windows.servers.filter { !$0.value.isIdle } }
+                windows.servers[server] = ConnectionWindow(maximum: connectionsPerHost)
+            }
+            return (id, windows.servers[server]!.request(id: id))
+        }
+        if now { return .now() }
+        let admitted = await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+                let decided = windows.withLock { windows -> Bool? in
+                    if let decided = windows.decided.removeValue(forKey: id) { return decided }
+                    windows.waiters[id] = continuation
+                    return nil
+                }
+                if let decided { continuation.resume(returning: decided) }
+            }
+        } onCancel: {
+            let waiter = windows.withLock { windows -> CheckedContinuation<Bool, Never>? in
+                // Admitted already: it runs, is cancelled at once, and gives its place back.
+                guard windows.servers[server]?.withdraw(id: id) == true else { return nil }
+                guard let waiter = windows.waiters.removeValue(forKey: id) else {
+                    windows.decided[id] = false
+                    return nil
+                }
+                return waiter
+            }
+            waiter?.resume(returning: false)
+        }
+        return admitted ? .now() : nil
+    }
+
+    /// A GET to `server` finished: its place goes to the next that waits.
+    private func release(_ server: String, answeredIn: TimeAmount?) {
+        let admitted = windows.withLock { windows -> [CheckedContinuation<Bool, Never>] in
+            guard let ids = windows.servers[server]?.finished(answeredIn: answeredIn) else { return [] }
+            return ids.compactMap { id in
+                guard let waiter = windows.waiters.removeValue(forKey: id) else {
+                    windows.decided[id] = true
+                    return nil
+                }
+                return waiter
+            }
+        }
+        for waiter in admitted { waiter.resume(returning: true) }
+    }
+}
+
+/// Counts a GET's response and says when its request went out on a connection, which is when the
+/// connection was there: the window's signal.
+private final class GetDelegate: HTTPClientResponseDelegate {
+    typealias Response = (status: Int, bytes: UInt64)
+    private let onRequestSent: @Sendable () -> Void
+    private let received = Mutex<(status: Int, bytes: UInt64, answered: NIODeadline?)>((0, 0, nil))
+
+    /// When the response's head came, if it did.
+    var answered: NIODeadline? { received.withLock { $0.answered } }
+
+    init(onRequestSent: @escaping @Sendable () -> Void) {
+        self.onRequestSent = onRequestSent
+    }
+
+    func didSendRequestHead(task: HTTPClient.Task<Response>, _ head: HTTPRequestHead) {
+        onRequestSent()
+    }
+
+    func didReceiveHead(task: HTTPClient.Task<Response>, _ head: HTTPResponseHead) -> EventLoopFuture<Void> {
+        received.withLock {
+            $0.status = Int(head.status.code)
+            $0.answered = .now()
+        }
+        return task.eventLoop.makeSucceededVoidFuture()
+    }
+
+    func didReceiveBodyPart(task: HTTPClient.Task<Response>, _ buffer: ByteBuffer) -> EventLoopFuture<Void> {
+        received.withLock { $0.bytes += UInt64(buffer.readableBytes) }
+        return task.eventLoop.makeSucceededVoidFuture()
+    }
+
+    func didFinishRequest(task: HTTPClient.Task<Response>) throws -> Response {
+        received.withLock { ($0.status, $0.bytes) }
     }
 }
