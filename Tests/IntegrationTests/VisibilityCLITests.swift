@@ -158,6 +158,11 @@ extension BinaryLevelTests {
                 #expect((io["pools"] as? [[String: Any]])?.compactMap { $0["pool"] as? String } == ["process", "thread"])
                 let async = try #require(json(try daemon.concctl("compare", "async", server.url + "/", "--count", "2", "--json").stdout))
                 #expect((async["pools"] as? [[String: Any]])?.compactMap { $0["pool"] as? String } == ["async"])
+                // get: the seed's three columns in one table, the blocking GET where it blocks, the async one where it awaits.
+                let get = try #require(json(try daemon.concctl("compare", "get", server.url + "/", "--count", "3", "--json").stdout))
+                let pools = get["pools"] as? [[String: Any]] ?? []
+                #expect(pools.compactMap { $0["pool"] as? String } == ["process", "thread", "async"])
+                #expect(pools.allSatisfy { $0["errors"] as? Int == 0 } && (get["workload"] as? String)?.hasPrefix("get ") == true, "\(get)")
             }
         }
 

@@ -281,7 +281,7 @@ _concctl_compare() {
     # Offer positional completions
     case "${positional_number}" in
     1)
-        __concctl_add_completions -W 'cpu'$'\n''io'$'\n''async'$'\n''sleep'$'\n''noop'$'\n''call'$'\n''exec'
+        __concctl_add_completions -W 'cpu'$'\n''io'$'\n''async'$'\n''get'$'\n''sleep'$'\n''noop'
         return
         ;;
     esac

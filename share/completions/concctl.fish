@@ -129,7 +129,7 @@ complete -c 'concctl' -n '__concctl_should_offer_completions_for_flags_or_option
 complete -c 'concctl' -n '__concctl_should_offer_completions_for_flags_or_options "concctl top" interval' -l 'interval' -d 'Seconds between refreshes, 0.1...60.' -rfka ''
 complete -c 'concctl' -n '__concctl_should_offer_completions_for_flags_or_options "concctl top" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'concctl' -n '__concctl_should_offer_completions_for_flags_or_options "concctl compare" socket' -l 'socket' -d 'The control socket (default: $CONCD_SOCKET, else /run/concd/concd.sock).' -rfka ''
-complete -c 'concctl' -n '__concctl_should_offer_completions_for_positional "concctl compare" -eq 1' -fka 'cpu io async sleep noop call exec'
+complete -c 'concctl' -n '__concctl_should_offer_completions_for_positional "concctl compare" -eq 1' -fka 'cpu io async get sleep noop'
 complete -c 'concctl' -n '__concctl_should_offer_completions_for_flags_or_options "concctl compare" count' -l 'count' -d 'Copies to run at once on each pool, 1...100000.' -rfka ''
 complete -c 'concctl' -n '__concctl_should_offer_completions_for_flags_or_options "concctl compare" timeout' -l 'timeout' -d 'Give up on a task after this many seconds.' -rfka ''
 complete -c 'concctl' -n '__concctl_should_offer_completions_for_flags_or_options "concctl compare" json' -l 'json' -d 'Print the comparison as JSON.'

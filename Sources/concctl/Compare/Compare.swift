@@ -22,7 +22,11 @@ struct Compare: AsyncParsableCommand {
             The exit code is 0 when every task succeeded, else that of the
             first failure.
 
+            get URL is the seed's comparison in one table: the blocking GET
+            (io) on the process and thread pools, the async GET on the async pool.
+
             Examples:
+              concctl compare get http://127.0.0.1:8080/delay/50 --count 1000
               concctl compare cpu 10000000 --count 4
               concctl compare sleep 200 --count 8 --json
               concctl compare io http://127.0.0.1:8080/delay/100 --count 16 --plot io.svg
@@ -34,8 +38,8 @@ struct Compare: AsyncParsableCommand {
     @OptionGroup var connection: ConnectionOptions
     private var socketPath: String { connection.socketPath(root: root) }
 
-    @Argument(help: "The workload: cpu, io, async or sleep (noop too, though it measures little).")
-    var kind: WorkloadKind
+    @Argument(help: "The workload: cpu, io, async, get (io and async, each on its pools) or sleep (noop too, though it measures little).")
+    var kind: CompareKind
 
     @Argument(help: "Its argument: N for cpu, a URL for io and async, milliseconds for sleep.")
     var argument: String?
@@ -61,7 +65,7 @@ struct Compare: AsyncParsableCommand {
             throw ValidationError("\(kind) needs an argument, e.g. concctl compare cpu 10000000")
         }
         do {
-            _ = try Workload.parse(kind: kind, argument: argument)
+            for workloadKind in kind.workloadKinds { _ = try Workload.parse(kind: workloadKind, argument: argument) }
         } catch {
             throw ValidationError(error.message)
         }
@@ -77,7 +81,7 @@ struct Compare: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let workload = try Workload.parse(kind: kind, argument: argument)
+        let workloads = try kind.workloadKinds.map { try Workload.parse(kind: $0, argument: argument) }
         let plotFile = plot.map(PlotFile.init)
         do {
             try plotFile?.checkWritable()
@@ -91,7 +95,8 @@ struct Compare: AsyncParsableCommand {
         do {
             let client = try await ConcClient.connect(socketPath: socketPath)
             let running = try await client.status().pools.map(\.kind)
-            for pool in PoolName.builtIn where kind.supportedPools.contains(pool) && running.contains(pool) {
+            for pool in PoolName.builtIn where running.contains(pool) {
+                guard let workload = workloads.first(where: { $0.kind.supportedPools.contains(pool) }) else { continue }
                 let submission = try Submission(workload: workload, pool: pool, timeoutMilliseconds: timeoutMilliseconds)
                 let (result, failure) = try await measure(submission, on: pool, client: client)
                 results.append(result)
@@ -103,7 +108,8 @@ struct Compare: AsyncParsableCommand {
         } catch let error as WireError {
             throw ValidationError(error.message)
         }
-        let comparison = Comparison(workload: workload.description, count: count, pools: results)
+        let described = kind == .get ? "get \(argument ?? "")" : workloads[0].description
+        let comparison = Comparison(workload: described, count: count, pools: results)
         if json {
             print(String(decoding: try JSONEncoder.concctl.encode(comparison), as: UTF8.self))
         } else {
@@ -187,4 +193,24 @@ struct Compare: AsyncParsableCommand {
             + "(speed-up: against \(comparison.count) x one task alone; parallelism: CPU / wall)"
         return title + "\n" + Format.table([header] + rows)
     }
+}
+
+/// What `concctl compare` runs: a workload kind, or `get`, the blocking GET on the pools that block
+/// and the async GET on the async pool, so that one table holds the seed's three columns.
+enum CompareKind: String, CaseIterable, ExpressibleByArgument, CustomStringConvertible {
+    case cpu, io, async, get, sleep, noop
+
+    /// The workloads it runs, each on the pools that can run it.
+    var workloadKinds: [WorkloadKind] {
+        switch self {
+        case .cpu: return [.cpu]
+        case .io: return [.io]
+        case .async: return [.async]
+        case .get: return [.io, .async]
+        case .sleep: return [.sleep]
+        case .noop: return [.noop]
+        }
+    }
+
+    var description: String { rawValue }
 }
