@@ -53,7 +53,7 @@ import Testing
         #expect(DaemonConfiguration().exec.allow.isEmpty && DaemonConfiguration().exec.outputBytes == 64 * 1024)
     }
 
-    @Test func aThreadPoolsGrowthBoundsAreRead() async throws {
+    @Test func growthBoundsAreRead() async throws {
         let yaml = """
             pools:
               thread: {threads: 4, max_threads: 40, idle_timeout: 2.5}
@@ -67,6 +67,11 @@ import Testing
         #expect(fetch.size == 2 && fetch.resolvedMaximum == 9 && fetch.idleTimeoutSeconds == 0.5)
         // By default a thread pool grows to 256, or stays at its size when that is larger; others do not grow.
         #expect(configuration.namedPools[1].resolvedMaximum == 300)
+        let processes = try await withFile("pools: {process: {workers: 2, max_workers: 8, idle_timeout: 30}, crunch: {model: process, workers: 1, max_workers: 4}}") {
+            try await ConfigurationLoader(filePath: $0).load()
+        }
+        #expect(processes.pools[0].resolvedMaximum == 8 && processes.pools[0].idleTimeoutSeconds == 30)
+        #expect(processes.namedPools[0].resolvedMaximum == 4)
         let defaults = DaemonConfiguration().pools
         #expect(defaults[1].resolvedMaximum == 256 && defaults[1].idleTimeoutSeconds == 10)
         #expect(defaults[0].resolvedMaximum == defaults[0].size && defaults[2].resolvedMaximum == defaults[2].size)
@@ -128,6 +133,8 @@ import Testing
         ("pools: {thread: {max_threads: 5000}}", "pools.thread.max_threads must be 1...4096, got 5000"),
         ("pools: {fetch: {model: thread, idle_timeout: 0}}", "pools.fetch.idle_timeout must be 0.1...86400 seconds"),
         ("pools: {crunch: {model: process, max_threads: 4}}", "pools.crunch.max_threads is not a setting of a process pool"),
+        ("pools: {process: {workers: 4, max_workers: 2}}", "pools.process.max_workers (2) is below pools.process.workers (4)"),
+        ("pools: {crunch: {model: process, workers: 3, max_workers: 1}}", "pools.crunch.max_workers (1) is below pools.crunch.workers (3)"),
         // exec.
         ("exec: {allow: [convert]}", "exec.allow: 'convert' is not an absolute path"),
         ("exec: {allow: [/no/such/program]}", "exec.allow: /no/such/program does not exist"),

@@ -169,7 +169,9 @@ public struct ConfigurationLoader: Sendable {
         )
         configuration.threadMaximum = try integer("pools.thread.max_threads", limits.size(of: .thread), zeroMeansDefault: true)
         configuration.threadIdleTimeoutSeconds = try seconds("pools.thread.idle_timeout", limits.idleTimeoutSeconds) ?? 10
-        if let thread = configuration.pools.first(where: { $0.name == .thread }) { try Self.checkGrowth(thread) }
+        configuration.processMaximum = try integer("pools.process.max_workers", limits.size(of: .process), zeroMeansDefault: true)
+        configuration.processIdleTimeoutSeconds = try seconds("pools.process.idle_timeout", limits.idleTimeoutSeconds) ?? 10
+        for pool in configuration.pools.prefix(2) { try Self.checkGrowth(pool) }
         configuration.processMaxTasks = try integer("pools.process.max_tasks", limits.maxTasks) ?? 0
         configuration.processMaxTasksJitter = try integer("pools.process.max_tasks_jitter", limits.maxTasks) ?? 0
         configuration.processMaxRSSMegabytes = try integer("pools.process.max_rss_mb", limits.maxRSSMegabytes) ?? 0
@@ -224,10 +226,11 @@ extension ConfigurationLoader {
         return nil
     }
 
-    /// A thread pool's maximum may not be below its minimum.
+    /// A pool's maximum may not be below its minimum.
     fileprivate static func checkGrowth(_ pool: PoolConfiguration) throws(Failure) {
-        guard let maximum = pool.maximum, maximum < pool.size else { return }
-        throw Failure(description: "pools.\(pool.name).max_threads (\(maximum)) is below pools.\(pool.name).threads (\(pool.size)); the pool grows from threads to max_threads")
+        guard let maximum = pool.maximum, maximum < pool.size, let key = PoolConfiguration.maximumKey(of: pool.model) else { return }
+        let size = PoolConfiguration.sizeKey(of: pool.model)
+        throw Failure(description: "pools.\(pool.name).\(key) (\(maximum)) is below pools.\(pool.name).\(size) (\(pool.size)); the pool grows from \(size) to \(key)")
     }
 
     /// The pools the file names beside the built-in ones, each from its `pools.NAME.*` keys, in the
@@ -268,6 +271,9 @@ extension ConfigurationLoader {
             var pool = PoolConfiguration(name: name, model: model, size: size ?? PoolConfiguration.defaultSize(of: model))
             switch model {
             case .process:
+                pool.maximum = try Self.integer(reader, prefix + "max_workers", sizeRange, zeroMeansDefault: true)
+                pool.idleTimeoutSeconds = try Self.seconds(reader, prefix + "idle_timeout", ConfigurationLimits.idleTimeoutSeconds) ?? 10
+                try Self.checkGrowth(pool)
                 pool.maxTasks = try Self.integer(reader, prefix + "max_tasks", ConfigurationLimits.maxTasks) ?? 0
                 pool.maxTasksJitter = try Self.integer(reader, prefix + "max_tasks_jitter", ConfigurationLimits.maxTasks) ?? 0
                 pool.maxRSSMegabytes = try Self.integer(reader, prefix + "max_rss_mb", ConfigurationLimits.maxRSSMegabytes) ?? 0

@@ -10,6 +10,10 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var socketPath: String
     /// Worker processes in the process pool. Default: the number of cores.
     public var processWorkers: Int
+    /// The most workers the process pool grows to while work waits; nil for `processWorkers` (a fixed size).
+    public var processMaximum: Int?
+    /// Seconds a process worker above `processWorkers` may stay idle before it retires. Default: 10.
+    public var processIdleTimeoutSeconds: Double = 10
     /// Parked threads in the thread pool. Default: 4 × the number of cores.
     public var threads: Int
     /// The most threads the thread pool grows to while work waits; nil for the default (256, and
@@ -56,6 +60,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
         process.maxTasks = processMaxTasks
         process.maxTasksJitter = processMaxTasksJitter
         process.maxRSSMegabytes = processMaxRSSMegabytes
+        process.maximum = processMaximum
+        process.idleTimeoutSeconds = processIdleTimeoutSeconds
         var async = PoolConfiguration(name: .async, model: .async, size: asyncLimit)
         async.connectionsPerHost = asyncConnectionsPerHost
         var thread = PoolConfiguration(name: .thread, model: .thread, size: threads)

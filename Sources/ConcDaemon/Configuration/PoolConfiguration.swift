@@ -26,10 +26,11 @@ public struct PoolConfiguration: Sendable, Equatable {
     public var environment: [String: String] = [:]
     /// Process model: how long a new worker may take to say it is ready (seconds).
     public var startTimeoutSeconds: Double = 10
-    /// Thread model: the most threads the pool grows to while work waits (`max_threads`); nil
-    /// for the default, ``defaultMaximum(of:size:)``. `size` is the minimum.
+    /// Thread and process models: the most threads or workers the pool grows to while work waits
+    /// (`max_threads`, `max_workers`); nil for the default, ``defaultMaximum(of:size:)``. `size`
+    /// is the minimum.
     public var maximum: Int?
-    /// Thread model: seconds a thread above the minimum waits for work before it exits.
+    /// Thread and process models: seconds a thread or worker above the minimum may stay idle.
     public var idleTimeoutSeconds: Double = 10
 
     /// Creates a pool's configuration; the model's own settings keep their defaults.
@@ -51,7 +52,8 @@ public struct PoolConfiguration: Sendable, Equatable {
 
     /// The most threads a thread pool grows to when the configuration says nothing: 256, enough
     /// for a burst of blocking I/O to wait side by side (1000 GETs of a 50 ms page in four rounds),
-    /// and never below the pool's size. Other models do not grow.
+    /// and never below the pool's size. A process pool does not grow unless told to: its workers
+    /// are for CPU work, which more processes than cores do not speed up. Async pools do not grow.
     public static func defaultMaximum(of model: PoolModel, size: Int) -> Int {
         model == .thread ? max(size, 256) : size
     }
@@ -59,6 +61,15 @@ public struct PoolConfiguration: Sendable, Equatable {
     /// The most workers this pool grows to.
     public var resolvedMaximum: Int {
         max(size, maximum ?? Self.defaultMaximum(of: model, size: size))
+    }
+
+    /// The key of a pool's maximum (`max_threads`, `max_workers`), nil for a model that does not grow.
+    public static func maximumKey(of model: PoolModel) -> String? {
+        switch model {
+        case .process: return "max_workers"
+        case .thread: return "max_threads"
+        case .async: return nil
+        }
     }
 
     /// The key of a pool's size in its `pools.NAME` section: `workers`, `threads` or `limit`.
@@ -72,7 +83,10 @@ public struct PoolConfiguration: Sendable, Equatable {
         case .process:
             return (
                 "workers",
-                ["workers", "max_tasks", "max_tasks_jitter", "max_rss_mb", "command", "working_directory", "environment", "start_timeout"]
+                [
+                    "workers", "max_workers", "idle_timeout", "max_tasks", "max_tasks_jitter", "max_rss_mb", "command",
+                    "working_directory", "environment", "start_timeout",
+                ]
             )
         case .thread: return ("threads", ["threads", "max_threads", "idle_timeout"])
         case .async: return ("limit", ["limit", "connections_per_host"])

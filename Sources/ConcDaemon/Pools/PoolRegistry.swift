@@ -60,6 +60,8 @@ package final class PoolRegistry: Sendable {
             return ProcessPool(
                 name: configuration.name,
                 size: configuration.size,
+                maximum: configuration.resolvedMaximum,
+                idleTimeout: .nanoseconds(Int64(configuration.idleTimeoutSeconds * 1e9)),
                 queueLimit: queueLimit,
                 program: configuration.program(builtInExecutable: workerExecutable ?? WorkerSpawner.defaultExecutable()),
                 startTimeout: .nanoseconds(Int64(configuration.startTimeoutSeconds * 1e9)),

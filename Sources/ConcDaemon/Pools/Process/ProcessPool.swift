@@ -37,6 +37,12 @@ package final class ProcessPool: Pool {
     private let greetingTimeout: TimeAmount
     /// The functions the program's workers said they have in their ready message; nil while none said.
     private let functions = Mutex<Set<String>?>(nil)
+    /// The bounds an elastic pool moves between, asked every `ProcessPoolGrowth.tick`.
+    private let growth: Mutex<ProcessPoolGrowth>
+    /// The tick, while the pool is elastic and running; set at shutdown to stop for good.
+    private let ticker = Mutex<(task: RepeatedTask?, closed: Bool)>((nil, false))
+    /// Set while a growth or retirement is under way, so that ticks do not pile resizes up.
+    private let resizing = Atomic<Bool>(false)
 
     /// How long a busy worker's exit goes unchecked: a dead worker normally closes its socket, but
     /// a process it left behind holding the socket (a crash handler it started, say) would keep
@@ -49,12 +55,14 @@ package final class ProcessPool: Pool {
     /// `eventLoopGroup`. A queued task may be sent to a busy worker behind a task expected to take
     /// at most `prefetchBehind` (see `ProcessPoolStateMachine.prefetch`).
     package init(
-        name: PoolName = .process, size: Int, queueLimit: Int, program: WorkerProgram, startTimeout: TimeAmount = .seconds(10),
+        name: PoolName = .process, size: Int, maximum: Int? = nil, idleTimeout: TimeAmount = .seconds(10), queueLimit: Int,
+        program: WorkerProgram, startTimeout: TimeAmount = .seconds(10),
         recycling: RecyclePolicy = RecyclePolicy(), prefetchBehind: Duration = .milliseconds(1),
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger
     ) {
         precondition(size > 0, "a process pool needs at least one worker")
         self.name = name
+        self.growth = Mutex(ProcessPoolGrowth(minimum: size, maximum: maximum ?? size, idleTimeout: idleTimeout))
         self.logger = logger
         self.initialSize = size
         self.program = program
@@ -91,6 +99,7 @@ package final class ProcessPool: Pool {
 
     package func start() async throws {
         try await grow(by: initialSize)
+        updateTicker()
     }
 
     package func submit(_ job: Job) throws(WireError) {
@@ -104,13 +113,76 @@ package final class ProcessPool: Pool {
     }
 
     package func snapshot() -> PoolSnapshot {
-        state.withLock { $0.snapshot() }
+        var snapshot = state.withLock { $0.snapshot() }
+        let bounds = growth.withLock { ($0.minimum, $0.maximum) }
+        (snapshot.minimum, snapshot.maximum) = bounds
+        return snapshot
     }
 
+    /// Sets the size now and the minimum, raising the maximum to it if lower.
     package func resize(size: Int, queueLimit: Int) async throws {
+        growth.withLock { $0.setBounds(minimum: size, maximum: $0.maximum, idleTimeout: $0.idleTimeout) }
+        try await apply(size: size, queueLimit: queueLimit)
+        updateTicker()
+    }
+
+    package func setGrowth(maximum: Int, idleTimeout: TimeAmount) {
+        growth.withLock { $0.setBounds(minimum: $0.minimum, maximum: maximum, idleTimeout: idleTimeout) }
+        updateTicker()
+    }
+
+    /// Starts the tick when the pool became elastic, stops it when it no longer is.
+    private func updateTicker() {
+        let elastic = growth.withLock { $0.isElastic }
+        let stale = ticker.withLock { ticker -> RepeatedTask? in
+            guard !ticker.closed else { return nil }
+            if elastic {
+                guard ticker.task == nil else { return nil }
+                ticker.task = loops[0].scheduleRepeatedTask(initialDelay: ProcessPoolGrowth.tick, delay: ProcessPoolGrowth.tick) {
+                    [weak self] _ in self?.tick()
+                }
+                return nil
+            }
+            defer { ticker.task = nil }
+            return ticker.task
+        }
+        stale?.cancel()
+    }
+
+    /// Grows the pool while work waits, retires workers idle for a whole idle window.
+    private func tick() {
+        guard !resizing.load(ordering: .relaxed) else { return }
+        let snapshot = state.withLock { $0.snapshot() }
+        let starting = snapshot.workers?.filter { $0.pid == nil }.count ?? 0
+        guard let wanted = growth.withLock({
+            $0.tick(now: .now(), size: snapshot.size, starting: starting, busy: snapshot.busy, queued: snapshot.queued)
+        }) else { return }
+        guard resizing.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return }
+        let bounds = growth.withLock { ($0.minimum, $0.maximum) }
+        let metadata: Logger.Metadata = [
+            "pool": "\(name)", "from": "\(snapshot.size)", "to": "\(wanted)", "min": "\(bounds.0)", "max": "\(bounds.1)",
+        ]
+        if wanted > snapshot.size {
+            logger.info("\(snapshot.queued) tasks wait: the \(name) pool grows from \(snapshot.size) to \(wanted) workers", metadata: metadata.merging(["event": "pool_grew"]) { $1 })
+        } else {
+            logger.info("workers idle for the idle time retire: the \(name) pool shrinks from \(snapshot.size) to \(wanted)", metadata: metadata.merging(["event": "pool_shrank"]) { $1 })
+        }
+        Task {
+            defer { resizing.store(false, ordering: .releasing) }
+            do {
+                try await apply(size: wanted, queueLimit: nil)
+            } catch {
+                logger.warning("the \(name) pool could not grow: \(error)", metadata: ["event": "pool_grow_failed", "pool": "\(name)"])
+            }
+        }
+    }
+
+    /// Resizes the state machine to `size` workers, spawning what growth needs.
+    private func apply(size: Int, queueLimit: Int?) async throws {
         precondition(size > 0, "a process pool needs at least one worker")
         let (change, actions) = decide { machine, actions -> (from: Int, add: Int) in
             let from = machine.snapshot().size
+            let queueLimit = queueLimit ?? machine.configuration.queueLimit
             return (from, machine.resize(size: size, queueLimit: queueLimit, now: .now(), actions: &actions))
         }
         perform(actions)
@@ -125,6 +197,12 @@ package final class ProcessPool: Pool {
     }
 
     package func shutdown() async {
+        let tick = ticker.withLock { ticker -> RepeatedTask? in
+            ticker.closed = true
+            defer { ticker.task = nil }
+            return ticker.task
+        }
+        tick?.cancel()
         let ((), actions) = decide { machine, actions in machine.close(now: .now(), actions: &actions) }
         perform(actions)
         await stopped.wait()
