@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 
@@ -51,4 +52,9 @@ int concd_pidfd_open(pid_t pid) {
 
 int concd_pipe_cloexec(int descriptors[2]) {
     return pipe2(descriptors, O_CLOEXEC);
+}
+
+int concd_limit_data(pid_t pid, unsigned long long bytes) {
+    struct rlimit limit = {.rlim_cur = (rlim_t)bytes, .rlim_max = (rlim_t)bytes};
+    return prlimit(pid, RLIMIT_DATA, &limit, NULL);
 }

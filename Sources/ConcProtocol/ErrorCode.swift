@@ -26,6 +26,9 @@ public enum ErrorCode: String, Codable, Sendable, CaseIterable {
     case busy
     /// The worker process running the task died.
     case workerDied = "worker_died"
+    /// The task took its worker past the pool's memory limit (`memory_limit_mb`): the kernel stopped
+    /// it, and the worker was replaced. Not run again: it would do the same.
+    case outOfMemory = "out_of_memory"
     /// The task killed several workers in a row; it is not run again.
     case poisoned = "poison_task"
     /// The request needs more privilege than the caller has (admin operations).
@@ -50,8 +53,8 @@ public enum ErrorCode: String, Codable, Sendable, CaseIterable {
         case .invalidJSON, .frameTooLarge, .unsupportedVersion, .badRequest, .unknownOperation, .unknownKind,
             .invalidArgument, .unsupportedPool, .permissionDenied, .notFound, .unknownFunction:
             return true
-        case .overflow, .httpFailed, .timeout, .busy, .workerDied, .poisoned, .shuttingDown, .taskFailed, .badWorkerReply,
-            .internal:
+        case .overflow, .httpFailed, .timeout, .busy, .workerDied, .outOfMemory, .poisoned, .shuttingDown, .taskFailed,
+            .badWorkerReply, .internal:
             return false
         }
     }

@@ -55,6 +55,21 @@ import ConcDaemon
         #expect(world.ledger.answers(second) == 1)
     }
 
+    @Test func aWorkerTheKernelStoppedAtItsMemoryLimitAnswersOutOfMemoryAndIsReplaced() throws {
+        var world = World(seed: 5, size: 1)
+        try world.warmEveryWorker()
+        let job = try world.submit(.short)
+        let worker = world.onlyWorker
+        try world.kill(worker)
+        try world.reap(0, outOfMemory: true)
+        #expect(world.ledger.error(job) == .outOfMemory)
+        try world.warmEveryWorker()
+        #expect(world.onlyWorker != worker)
+        let next = try world.submit(.short)
+        try world.answerHead(of: world.onlyWorker)
+        #expect(world.ledger.answers(next) == 1)
+    }
+
     @Test func callsAreSentAheadOnceTheirFunctionHasShownItIsQuick() throws {
         var world = World(seed: 4, size: 1)
         try world.warmEveryWorker()
@@ -409,10 +424,10 @@ struct World {
         while !stopping.isEmpty { try reap(0) }
     }
 
-    mutating func reap(_ position: Int) throws {
+    mutating func reap(_ position: Int, outOfMemory: Bool = false) throws {
         let stop = stopping.remove(at: position)
         var actions = TestMachine.Actions()
-        machine.reaped(slot: stop.slot, worker: stop.worker, exit: "exited with status 0", now: now, actions: &actions)
+        machine.reaped(slot: stop.slot, worker: stop.worker, exit: "exited with status 0", outOfMemory: outOfMemory, now: now, actions: &actions)
         try apply(actions)
     }
 

@@ -53,6 +53,12 @@ extension BinaryLevelTests {
                 return subprocess.Popen(["sleep", "60"]).pid
 
             @concd_worker.task
+            def hog(megabytes):
+                # Written, not only reserved: the pages count against a cgroup's limit.
+                block = b"x" * (megabytes << 20)
+                return len(block) >> 20
+
+            @concd_worker.task
             def whoami():
                 return {"pid": STARTED, "pool": os.environ["CONCD_POOL"], "worker": os.environ["CONCD_WORKER"], "cwd": os.getcwd()}
 
@@ -71,6 +77,60 @@ extension BinaryLevelTests {
             let directory = NSTemporaryDirectory() + "concd-\(name)-\(getpid())"
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             return directory
+        }
+
+        /// memory_limit_mb, both ways the kernel can enforce it here: a cgroup per worker (the OOM
+        /// killer stops it) and RLIMIT_DATA (the program's allocation fails). Either way the task is
+        /// answered out_of_memory, the worker is replaced and the next task succeeds.
+        @Test(arguments: ["cgroup", "rlimit"])
+        func aTaskPastTheMemoryLimitIsAnsweredOutOfMemoryAndTheNextSucceeds(mechanism: String) async throws {
+            try await blocking {
+                if mechanism == "cgroup" && !Self.memoryCgroupIsWritable() {
+                    // Where concd may not make memory cgroups (no v1 controller, no delegation), the
+                    // daemon falls back to RLIMIT_DATA, which the other argument covers.
+                    print("memory limit: no writable cgroup v1 memory controller here; the cgroup path is not run")
+                    return
+                }
+                let directory = try temporaryDirectory("memory-\(mechanism)")
+                defer { try? FileManager.default.removeItem(atPath: directory) }
+                let config = try write(directory, config: """
+                    pools:
+                      process: {workers: 1}
+                      py:
+                        model: process
+                        workers: 1
+                        command: ["python3", "\(directory)/worker.py"]
+                        environment: {PYTHONPATH: \(Self.repository)/share/python}
+                        memory_limit_mb: 96
+                        memory_limit_by: \(mechanism)
+                    """)
+                let daemon = try ConcdProcess(arguments: ["--config", config])
+                defer { daemon.stop() }
+                #expect(daemon.log.contains(mechanism == "cgroup" ? "run in memory cgroups of 96 MiB" : "get RLIMIT_DATA of 96 MiB"), "\(daemon.log)")
+                let before = try #require(json(try daemon.concctl("submit", "py", "whoami", "--json").stdout)?["worker_pid"] as? Int)
+                let small = try daemon.concctl("submit", "py", "hog", "[16]")
+                #expect(small.status == 0 && small.stdout.hasPrefix("16 "), "\(small.stdout) \(small.stderr)")
+                let started = Date()
+                let big = try daemon.concctl("submit", "py", "hog", "[400]")
+                let took = Date().timeIntervalSince(started)
+                print("memory limit (\(mechanism)): out_of_memory answered in \(Int(took * 1000)) ms")
+                #expect(big.status == 1 && big.stderr.contains("[out_of_memory]"), "\(big.stderr)")
+                let after = try #require(json(try daemon.concctl("submit", "py", "whoami", "--json").stdout)?["worker_pid"] as? Int)
+                #expect(after != before, "the worker that passed its limit was not replaced")
+                #expect(try daemon.concctl("submit", "py", "hog", "[16]").status == 0)
+            }
+        }
+
+        /// Whether this process may make a cgroup in the v1 memory hierarchy, as concd would.
+        static func memoryCgroupIsWritable() -> Bool {
+            guard let text = try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8),
+                let line = text.split(separator: "\n").first(where: { $0.split(separator: ":").dropFirst().first?.split(separator: ",").contains("memory") == true })
+            else { return false }
+            let path = line.split(separator: ":", maxSplits: 2).last.map(String.init) ?? "/"
+            let probe = "/sys/fs/cgroup/memory" + (path == "/" ? "" : path) + "/concd-probe-\(getpid())"
+            guard mkdir(probe, 0o755) == 0 else { return false }
+            rmdir(probe)
+            return true
         }
 
         @Test func callsRunOnTheUsersProgramAndMisbehavingWorkersAreReplaced() async throws {

@@ -47,6 +47,10 @@ int concd_pipe_cloexec(int descriptors[2]);
 /// A descriptor that polls readable when child `pid` has ended (pidfd_open, Linux 5.3), or -1 with errno.
 int concd_pidfd_open(pid_t pid);
 
+/// Sets another process's RLIMIT_DATA (soft and hard) to `bytes` (prlimit, which Swift's Glibc
+/// module does not export); 0, or -1 with errno.
+int concd_limit_data(pid_t pid, unsigned long long bytes);
+
 /// The number of CPUs this process may run on (sched_getaffinity, which needs _GNU_SOURCE),
 /// or the number online when that fails.
 int concd_available_cores(void);

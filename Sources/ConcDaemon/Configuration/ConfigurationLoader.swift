@@ -172,6 +172,8 @@ public struct ConfigurationLoader: Sendable {
         configuration.processMaximum = try integer("pools.process.max_workers", limits.size(of: .process), zeroMeansDefault: true)
         configuration.processIdleTimeoutSeconds = try seconds("pools.process.idle_timeout", limits.idleTimeoutSeconds) ?? 10
         for pool in configuration.pools.prefix(2) { try Self.checkGrowth(pool) }
+        configuration.processMemoryLimitMegabytes = try integer("pools.process.memory_limit_mb", limits.maxRSSMegabytes) ?? 0
+        configuration.processMemoryLimitMechanism = try Self.mechanism(reader, "pools.process.memory_limit_by")
         configuration.processMaxTasks = try integer("pools.process.max_tasks", limits.maxTasks) ?? 0
         configuration.processMaxTasksJitter = try integer("pools.process.max_tasks_jitter", limits.maxTasks) ?? 0
         configuration.processMaxRSSMegabytes = try integer("pools.process.max_rss_mb", limits.maxRSSMegabytes) ?? 0
@@ -226,6 +228,16 @@ extension ConfigurationLoader {
         return nil
     }
 
+    /// `key` as a memory limit's mechanism (`auto`, `cgroup`, `rlimit`); auto when absent.
+    fileprivate static func mechanism(_ reader: ConfigReader, _ key: String) throws(Failure) -> MemoryLimit.Mechanism {
+        guard let text = reader.string(forKey: ConfigKey(key)) else { return .auto }
+        guard let mechanism = MemoryLimit.Mechanism(rawValue: text) else {
+            let names = MemoryLimit.Mechanism.allCases.map(\.rawValue).joined(separator: ", ")
+            throw Failure(description: "\(key) must be one of \(names), got '\(text)'")
+        }
+        return mechanism
+    }
+
     /// A pool's maximum may not be below its minimum.
     fileprivate static func checkGrowth(_ pool: PoolConfiguration) throws(Failure) {
         guard let maximum = pool.maximum, maximum < pool.size, let key = PoolConfiguration.maximumKey(of: pool.model) else { return }
@@ -274,6 +286,8 @@ extension ConfigurationLoader {
                 pool.maximum = try Self.integer(reader, prefix + "max_workers", sizeRange, zeroMeansDefault: true)
                 pool.idleTimeoutSeconds = try Self.seconds(reader, prefix + "idle_timeout", ConfigurationLimits.idleTimeoutSeconds) ?? 10
                 try Self.checkGrowth(pool)
+                pool.memoryLimitMegabytes = try Self.integer(reader, prefix + "memory_limit_mb", ConfigurationLimits.maxRSSMegabytes) ?? 0
+                pool.memoryLimitMechanism = try Self.mechanism(reader, prefix + "memory_limit_by")
                 pool.maxTasks = try Self.integer(reader, prefix + "max_tasks", ConfigurationLimits.maxTasks) ?? 0
                 pool.maxTasksJitter = try Self.integer(reader, prefix + "max_tasks_jitter", ConfigurationLimits.maxTasks) ?? 0
                 pool.maxRSSMegabytes = try Self.integer(reader, prefix + "max_rss_mb", ConfigurationLimits.maxRSSMegabytes) ?? 0

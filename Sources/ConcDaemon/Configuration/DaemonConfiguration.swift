@@ -14,6 +14,10 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var processMaximum: Int?
     /// Seconds a process worker above `processWorkers` may stay idle before it retires. Default: 10.
     public var processIdleTimeoutSeconds: Double = 10
+    /// Each process worker's hard memory limit in MiB, enforced by the kernel; 0 (the default) none.
+    public var processMemoryLimitMegabytes: Int = 0
+    /// How that limit is enforced. Default: a cgroup where concd may make one, else RLIMIT_DATA.
+    public var processMemoryLimitMechanism: MemoryLimit.Mechanism = .auto
     /// Parked threads in the thread pool. Default: 4 × the number of cores.
     public var threads: Int
     /// The most threads the thread pool grows to while work waits; nil for the default (256, and
@@ -62,6 +66,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
         process.maxRSSMegabytes = processMaxRSSMegabytes
         process.maximum = processMaximum
         process.idleTimeoutSeconds = processIdleTimeoutSeconds
+        process.memoryLimitMegabytes = processMemoryLimitMegabytes
+        process.memoryLimitMechanism = processMemoryLimitMechanism
         var async = PoolConfiguration(name: .async, model: .async, size: asyncLimit)
         async.connectionsPerHost = asyncConnectionsPerHost
         var thread = PoolConfiguration(name: .thread, model: .thread, size: threads)

@@ -17,6 +17,10 @@ public struct PoolConfiguration: Sendable, Equatable {
     public var maxRSSMegabytes: Int = 0
     /// Async model: keep-alive connections opened to one HTTP server.
     public var connectionsPerHost: Int = 1024
+    /// Process model: each worker's hard memory limit (MiB), enforced by the kernel; 0 none.
+    public var memoryLimitMegabytes: Int = 0
+    /// Process model: how that limit is enforced (`memory_limit_by`).
+    public var memoryLimitMechanism: MemoryLimit.Mechanism = .auto
     /// Process model: the user's worker program and its arguments, run instead of concd's own
     /// worker (docs/worker-protocol.md); empty for concd's own.
     public var command: [String] = []
@@ -84,8 +88,8 @@ public struct PoolConfiguration: Sendable, Equatable {
             return (
                 "workers",
                 [
-                    "workers", "max_workers", "idle_timeout", "max_tasks", "max_tasks_jitter", "max_rss_mb", "command",
-                    "working_directory", "environment", "start_timeout",
+                    "workers", "max_workers", "idle_timeout", "max_tasks", "max_tasks_jitter", "max_rss_mb", "memory_limit_mb",
+                    "memory_limit_by", "command", "working_directory", "environment", "start_timeout",
                 ]
             )
         case .thread: return ("threads", ["threads", "max_threads", "idle_timeout"])
@@ -100,6 +104,11 @@ public struct PoolConfiguration: Sendable, Equatable {
             executable: executable, arguments: Array(command.dropFirst()), workingDirectory: workingDirectory,
             environment: environment
         ))
+    }
+
+    /// Each worker's hard memory limit (process model), nil for none.
+    package var memoryLimit: MemoryLimit? {
+        memoryLimitMegabytes > 0 ? MemoryLimit(megabytes: memoryLimitMegabytes, mechanism: memoryLimitMechanism) : nil
     }
 
     /// When this pool's workers are replaced (process model).

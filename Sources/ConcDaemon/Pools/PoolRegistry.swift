@@ -66,6 +66,7 @@ package final class PoolRegistry: Sendable {
                 program: configuration.program(builtInExecutable: workerExecutable ?? WorkerSpawner.defaultExecutable()),
                 startTimeout: .nanoseconds(Int64(configuration.startTimeoutSeconds * 1e9)),
                 recycling: configuration.recycling,
+                memoryLimit: configuration.memoryLimit,
                 eventLoopGroup: eventLoopGroup,
                 logger: logger
             )

@@ -37,6 +37,8 @@ package final class ProcessPool: Pool {
     private let greetingTimeout: TimeAmount
     /// The functions the program's workers said they have in their ready message; nil while none said.
     private let functions = Mutex<Set<String>?>(nil)
+    /// Puts workers under their memory limit and says whether one was stopped for passing it.
+    private let limiter: MemoryLimiter?
     /// The bounds an elastic pool moves between, asked every `ProcessPoolGrowth.tick`.
     private let growth: Mutex<ProcessPoolGrowth>
     /// The tick, while the pool is elastic and running; set at shutdown to stop for good.
@@ -57,18 +59,19 @@ package final class ProcessPool: Pool {
     package init(
         name: PoolName = .process, size: Int, maximum: Int? = nil, idleTimeout: TimeAmount = .seconds(10), queueLimit: Int,
         program: WorkerProgram, startTimeout: TimeAmount = .seconds(10),
-        recycling: RecyclePolicy = RecyclePolicy(), prefetchBehind: Duration = .milliseconds(1),
+        recycling: RecyclePolicy = RecyclePolicy(), memoryLimit: MemoryLimit? = nil, prefetchBehind: Duration = .milliseconds(1),
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger
     ) {
         precondition(size > 0, "a process pool needs at least one worker")
         self.name = name
+        self.limiter = memoryLimit.map { MemoryLimiter(limit: $0, pool: name.rawValue, logger: logger) }
         self.growth = Mutex(ProcessPoolGrowth(minimum: size, maximum: maximum ?? size, idleTimeout: idleTimeout))
         self.logger = logger
         self.initialSize = size
         self.program = program
         self.greetingTimeout = startTimeout
         self.loops = Array(eventLoopGroup.makeIterator())
-        self.launcher = WorkerLauncher(program: program, pool: name.rawValue, logger: logger)
+        self.launcher = WorkerLauncher(program: program, pool: name.rawValue, limiter: limiter, logger: logger)
         self.state = Mutex(Machine(Machine.Configuration(
             name: name.rawValue, executable: program.description, queueLimit: queueLimit, recycling: recycling, prefetchBehind: prefetchBehind,
             residentBytes: { ProcFS.residentBytes(pid: $0) }
@@ -207,6 +210,7 @@ package final class ProcessPool: Pool {
         perform(actions)
         await stopped.wait()
         await launcher.shutdown()
+        limiter?.close()
     }
 
     /// Tasks sent so far to a worker behind the task it was running.
@@ -270,7 +274,17 @@ package final class ProcessPool: Pool {
                     machine.misbehaved(slot: slot, worker: worker, reason: reason, now: .now(), actions: &actions)
                     return
                 }
-                machine.answered(slot: slot, worker: worker, result: result.map(TaskValue.json), now: .now(), actions: &actions)
+                var result = result.map(TaskValue.json)
+                var recycle: String?
+                // Under RLIMIT_DATA a program sees the limit as its own allocation failure.
+                if let limiter, case .failure(let error) = result, error.code == .taskFailed, error.type == "MemoryError" {
+                    recycle = "a task passed the memory limit of \(limiter.limit.megabytes) MiB"
+                    result = .failure(WireError(
+                        .outOfMemory,
+                        "\(error.message): the task passed the \(name) pool's memory limit of \(limiter.limit.megabytes) MiB (RLIMIT_DATA); its worker is replaced"
+                    ))
+                }
+                machine.answered(slot: slot, worker: worker, result: result, recycle: recycle, now: .now(), actions: &actions)
             case .failure(let failure):
                 machine.misbehaved(slot: slot, worker: worker, reason: "it sent \(failure.reason)", now: .now(), actions: &actions)
             }
@@ -370,7 +384,8 @@ package final class ProcessPool: Pool {
                 // Collected under the lock, so `kill(workerPID:)` never signals a reused pid.
                 guard var exit = WorkerReaper.collect(stop.pid) else { return false }
                 if let said = stop.connection.output?.tail { exit += " (its last output: \(said))" }
-                machine.reaped(slot: stop.slot, worker: stop.worker, exit: exit, now: .now(), actions: &actions)
+                let outOfMemory = limiter?.ended(pid: stop.pid) ?? false
+                machine.reaped(slot: stop.slot, worker: stop.worker, exit: exit, outOfMemory: outOfMemory, now: .now(), actions: &actions)
                 return true
             }
             perform(actions)

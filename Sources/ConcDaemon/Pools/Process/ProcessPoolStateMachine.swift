@@ -322,8 +322,10 @@ package struct ProcessPoolStateMachine<Connection: Sendable>: Sendable {
     }
 
     /// Worker `worker` answered the task it was running.
+    /// `recycle` replaces the worker after this task whatever its policy says (it passed its memory limit).
     package mutating func answered(
-        slot index: Int, worker id: WorkerID, result: Result<TaskValue, WireError>, now: NIODeadline, actions: inout Actions
+        slot index: Int, worker id: WorkerID, result: Result<TaskValue, WireError>, recycle forced: String? = nil, now: NIODeadline,
+        actions: inout Actions
     ) {
         // No running task: its deadline passed and it was answered already.
         guard let slot = slots[index], case .busy(var worker, let busy) = slot.phase, worker.id == id else { return }
@@ -335,13 +337,13 @@ package struct ProcessPoolStateMachine<Connection: Sendable>: Sendable {
         }
         if var next = busy.next {
             // The worker has already started the prefetched task; recycling waits for it.
-            let recycle = busy.recycleWhenDone ?? recycleReason(worker)
+            let recycle = forced ?? busy.recycleWhenDone ?? recycleReason(worker)
             next.started = now
             slots[index]?.phase = .busy(worker, Busy(running: next, next: nil, recycleWhenDone: recycle))
             prefetch(index, actions: &actions)
             return
         }
-        if let recycle = busy.recycleWhenDone ?? recycleReason(worker) {
+        if let recycle = forced ?? busy.recycleWhenDone ?? recycleReason(worker) {
             stop(index, worker, .recycled(recycle), terminate: false, actions: &actions)
             return
         }
@@ -449,14 +451,24 @@ package struct ProcessPoolStateMachine<Connection: Sendable>: Sendable {
 
     /// Worker `worker`, being stopped, has been reaped and `exit` says how it ended. Answers for it
     /// and spawns its successor, unless the slot stops for good.
-    package mutating func reaped(slot index: Int, worker id: WorkerID, exit: String, now: NIODeadline, actions: inout Actions) {
+    /// `outOfMemory`: the kernel stopped it for passing its memory limit.
+    package mutating func reaped(
+        slot index: Int, worker id: WorkerID, exit: String, outOfMemory: Bool = false, now: NIODeadline, actions: inout Actions
+    ) {
         guard let slot = slots[index], case .stopping(let worker, let reason) = slot.phase, worker.id == id else { return }
         let name = name(index)
         switch reason {
         case .died(let job):
             actions.notices.append(.diedMidTask(worker: name, pid: worker.pid, exit: exit, task: job.workload))
+            let error =
+                outOfMemory
+                ? WireError(
+                    .outOfMemory,
+                    "\(job.workload) took worker \(name) (pid \(worker.pid)) past the pool's memory limit: the kernel stopped it (\(exit)); the worker is replaced"
+                )
+                : WireError(.workerDied, "worker \(name) (pid \(worker.pid)) \(exit) while running \(job.workload)")
             actions.completions.append((job, TaskOutcome(
-                result: .failure(WireError(.workerDied, "worker \(name) (pid \(worker.pid)) \(exit) while running \(job.workload)")),
+                result: .failure(error),
                 worker: name,
                 workerPID: worker.pid
             )))

@@ -17,11 +17,13 @@ final class WorkerLauncher: Sendable {
     private let thread = NIOThreadPool(numberOfThreads: 1)
     private let program: WorkerProgram
     private let pool: String
+    private let limiter: MemoryLimiter?
     private let logger: Logger
 
-    init(program: WorkerProgram, pool: String, logger: Logger) {
+    init(program: WorkerProgram, pool: String, limiter: MemoryLimiter? = nil, logger: Logger) {
         self.program = program
         self.pool = pool
+        self.limiter = limiter
         self.logger = logger
         thread.start()
     }
@@ -36,10 +38,10 @@ final class WorkerLauncher: Sendable {
         adopt: @escaping @Sendable (_ pid: Int32, WorkerConnection) -> any ChannelHandler,
         failed: @escaping @Sendable (String) -> Void
     ) {
-        thread.submit { [program, pool, logger] _ in
+        thread.submit { [program, pool, limiter, logger] _ in
             _ = concd_set_thread_name("concd-spawner")
             do throws(WorkerSpawner.Failure) {
-                try Self.launch(program, pool: pool, worker: worker, on: loop, logger: logger, adopt: adopt)
+                try Self.launch(program, pool: pool, worker: worker, on: loop, limiter: limiter, logger: logger, adopt: adopt)
             } catch {
                 failed(error.description)
             }
@@ -52,11 +54,13 @@ final class WorkerLauncher: Sendable {
     }
 
     private static func launch(
-        _ program: WorkerProgram, pool: String, worker: String, on loop: any EventLoop, logger: Logger,
+        _ program: WorkerProgram, pool: String, worker: String, on loop: any EventLoop, limiter: MemoryLimiter?, logger: Logger,
         adopt: @escaping @Sendable (_ pid: Int32, WorkerConnection) -> any ChannelHandler
     ) throws(WorkerSpawner.Failure) {
         let executable = program.description
         let spawned = try WorkerSpawner.spawn(program, pool: pool, worker: worker)
+        // Before its channel exists, so before it can greet and be given a task.
+        limiter?.apply(pid: spawned.pid, worker: worker)
         let output = spawned.output.map { _ in WorkerOutput() }
         if let descriptors = spawned.output, let output {
             for (descriptor, stream) in [(descriptors.stdout, "stdout"), (descriptors.stderr, "stderr")] {
