@@ -111,6 +111,21 @@ def compare(what, seed_name, seed, concd_kind, url, target):
 concd("io", delay_url)
 compare(f"{count} blocking GETs of a 50 ms page", "one thread per URL (urllib)", seed_threads, "io", delay_url, 0.8)
 peak_kib = resident_kib("VmHWM")
+
+
+def thread_pool():
+    done = subprocess.run([concctl, "--socket", socket_path, "status", "--json"], capture_output=True, text=True, check=True)
+    return next(pool for pool in json.loads(done.stdout)["pools"] if pool["kind"] == "thread")
+
+
+# The burst is over: the thread pool should be back at its minimum within its idle time (10 s by
+# default) plus 1 s.
+burst_ended = time.perf_counter()
+grown = thread_pool()["size"]
+while thread_pool()["size"] > thread_pool()["min"] and time.perf_counter() - burst_ended < 30:
+    time.sleep(0.1)
+back_after = time.perf_counter() - burst_ended
+minimum = thread_pool()["min"]
 # The async pool opens its window to a server as the server keeps up (ConnectionWindow): the first
 # burst to a server starts at 32 connections; the next finds the window it opened.
 compare(f"{count} async GETs of a 50 ms page, first burst", "asyncio, 100 connections", seed_asyncio, "async", delay_url, 0.5)
@@ -126,6 +141,10 @@ for what, name, seed_seconds, seed_failures, concd_seconds, concd_failures, rati
 print()
 print(f"concd's resident memory: {idle_kib / 1024:.1f} MiB idle before the runs, "
       f"{peak_kib / 1024:.1f} MiB at its largest during the blocking GETs (VmHWM)")
+print(f"the thread pool grew to {grown} threads for the blocking GETs and was back at its minimum of {minimum} "
+      f"{back_after:.1f} s after the burst (idle_timeout 10 s; target <= 11 s)")
+if back_after > 11:
+    missed.append("the thread pool's return to its minimum")
 if missed:
     print("missed: " + "; ".join(missed))
     sys.exit(1)
