@@ -107,11 +107,10 @@ final class MemoryLimiter: Sendable {
         }
     }
 
-    /// The worker `pid` has ended (and been reaped): whether the kernel killed it for passing its
-    /// limit. Its cgroup is removed.
-    func ended(pid: Int32) -> Bool {
-        guard let group = groups.withLock({ $0.removeValue(forKey: pid) }) else { return false }
-        defer { rmdir(group) }
+    /// Whether the kernel killed worker `pid` for passing its limit: its cgroup counted an OOM kill.
+    /// Read before the worker is reaped, outside the pool's lock; `release` removes the cgroup after.
+    func killedForMemory(pid: Int32) -> Bool {
+        guard let group = groups.withLock({ $0[pid] }) else { return false }
         let control = (try? String(contentsOfFile: group + "/memory.oom_control", encoding: .utf8)) ?? ""
         for line in control.split(separator: "\n") where line.hasPrefix("oom_kill ") {
             return (Int(line.dropFirst("oom_kill ".count)) ?? 0) > 0
@@ -119,6 +118,12 @@ final class MemoryLimiter: Sendable {
         // Kernels before 4.13 do not count kills: a limit reached is the next best sign.
         let failures = (try? String(contentsOfFile: group + "/memory.failcnt", encoding: .utf8)) ?? "0"
         return (Int(failures.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0) > 0
+    }
+
+    /// Worker `pid` has been reaped: its cgroup goes.
+    func release(pid: Int32) {
+        guard let group = groups.withLock({ $0.removeValue(forKey: pid) }) else { return }
+        rmdir(group)
     }
 
     /// Removes the pool's cgroup once its workers are gone.

@@ -380,15 +380,17 @@ package final class ProcessPool: Pool {
 
     private func stop(_ stop: Machine.Stop) {
         WorkerReaper.stop(pid: stop.pid, connection: stop.connection, terminate: stop.terminate) { [self] in
+            // Read before the lock: a kill for memory is counted by the time the worker is dead.
+            let outOfMemory = limiter?.killedForMemory(pid: stop.pid) ?? false
             let (exited, actions) = decide { machine, actions -> Bool in
                 // Collected under the lock, so `kill(workerPID:)` never signals a reused pid.
                 guard var exit = WorkerReaper.collect(stop.pid) else { return false }
                 if let said = stop.connection.output?.tail { exit += " (its last output: \(said))" }
-                let outOfMemory = limiter?.ended(pid: stop.pid) ?? false
                 machine.reaped(slot: stop.slot, worker: stop.worker, exit: exit, outOfMemory: outOfMemory, now: .now(), actions: &actions)
                 return true
             }
             perform(actions)
+            if exited { limiter?.release(pid: stop.pid) }
             return exited
         }
     }
