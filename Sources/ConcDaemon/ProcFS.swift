@@ -1,9 +1,10 @@
 import Glibc
 
 /// What the daemon reads of other processes under /proc: their stat fields (CPU time, whether a
-/// worker has exited) and their resident memory (recycling).
+/// worker has exited) and their resident memory (recycling); and of its workers' memory cgroups.
 package enum ProcFS {
-    /// The text of a small /proc file (one read), or nil when it cannot be read (the process is gone).
+    /// The text of a small /proc or /sys file (one read), or nil when it cannot be read (the process
+    /// is gone).
     package static func read(_ path: String) -> String? {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { return nil }

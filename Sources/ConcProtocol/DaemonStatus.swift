@@ -96,8 +96,14 @@ public struct PoolStatus: Codable, Sendable, Equatable {
     /// The size as `status` and `top` show it: `8`, or `12 (8-256)` for an elastic pool, its
     /// minimum and maximum in brackets.
     public var sizeText: String {
-        guard let minimum, let maximum, maximum > minimum else { return "\(size)" }
-        return "\(size) (\(minimum)-\(maximum))"
+        guard let bounds else { return "\(size)" }
+        return "\(size) \(bounds)"
+    }
+
+    /// `(8-256)` for an elastic pool (its maximum above its minimum), nil for a pool of a fixed size.
+    public var bounds: String? {
+        guard let minimum, let maximum, maximum > minimum else { return nil }
+        return "(\(minimum)-\(maximum))"
     }
 
     /// The pool's model: as the daemon says, else that of the built-in pool of this name.

@@ -39,7 +39,7 @@ struct Status: AsyncParsableCommand {
             [pool.kind.rawValue, pool.resolvedModel?.rawValue ?? "-", pool.sizeText, "\(pool.busy)", "\(pool.idle)", "\(pool.queued)", "\(pool.completed)", "\(pool.failed)"]
         }
         print(Format.table([header] + rows))
-        if status.pools.contains(where: { $0.sizeText != "\($0.size)" }) {
+        if status.pools.contains(where: { $0.bounds != nil }) {
             print("SIZE (MIN-MAX): an elastic pool grows to MAX while work waits and retires idle workers down to MIN")
         }
         for pool in status.pools {

@@ -66,6 +66,21 @@ extension BinaryLevelTests {
             concd_worker.run()
             """
 
+        /// A configuration with a one-worker built-in process pool and the pool `py` running this
+        /// suite's worker with `workers` workers, plus `settings` (YAML lines of `py`'s section).
+        private func writePythonPool(_ directory: String, workers: Int, settings: [String]) throws -> String {
+            let extra = settings.map { "\n    \($0)" }.joined()
+            return try write(directory, config: """
+                pools:
+                  process: {workers: 1}
+                  py:
+                    model: process
+                    workers: \(workers)
+                    command: ["python3", "\(directory)/worker.py"]
+                    environment: {PYTHONPATH: \(Self.repository)/share/python}\(extra)
+                """)
+        }
+
         private func write(_ directory: String, config: String) throws -> String {
             try Self.worker.write(toFile: directory + "/worker.py", atomically: true, encoding: .utf8)
             let path = directory + "/concd.yaml"
@@ -93,17 +108,7 @@ extension BinaryLevelTests {
                 }
                 let directory = try temporaryDirectory("memory-\(mechanism)")
                 defer { try? FileManager.default.removeItem(atPath: directory) }
-                let config = try write(directory, config: """
-                    pools:
-                      process: {workers: 1}
-                      py:
-                        model: process
-                        workers: 1
-                        command: ["python3", "\(directory)/worker.py"]
-                        environment: {PYTHONPATH: \(Self.repository)/share/python}
-                        memory_limit_mb: 96
-                        memory_limit_by: \(mechanism)
-                    """)
+                let config = try writePythonPool(directory, workers: 1, settings: ["memory_limit_mb: 96", "memory_limit_by: \(mechanism)"])
                 let daemon = try ConcdProcess(arguments: ["--config", config])
                 defer { daemon.stop() }
                 #expect(daemon.log.contains(mechanism == "cgroup" ? "run in memory cgroups of 96 MiB" : "get RLIMIT_DATA of 96 MiB"), "\(daemon.log)")
@@ -137,16 +142,7 @@ extension BinaryLevelTests {
             try await blocking {
                 let directory = try temporaryDirectory("user-pool")
                 defer { try? FileManager.default.removeItem(atPath: directory) }
-                let config = try write(directory, config: """
-                    pools:
-                      process: {workers: 1}
-                      py:
-                        model: process
-                        workers: 2
-                        command: ["python3", "\(directory)/worker.py"]
-                        working_directory: \(directory)
-                        environment: {PYTHONPATH: \(Self.repository)/share/python}
-                    """)
+                let config = try writePythonPool(directory, workers: 2, settings: ["working_directory: \(directory)"])
                 let daemon = try ConcdProcess(arguments: ["--config", config])
                 defer { daemon.stop() }
                 let ready = daemon.notifications.messages.first { $0.contains("READY=1") } ?? ""

@@ -171,7 +171,7 @@ public struct ConfigurationLoader: Sendable {
         configuration.threadIdleTimeoutSeconds = try seconds("pools.thread.idle_timeout", limits.idleTimeoutSeconds) ?? 10
         configuration.processMaximum = try integer("pools.process.max_workers", limits.size(of: .process), zeroMeansDefault: true)
         configuration.processIdleTimeoutSeconds = try seconds("pools.process.idle_timeout", limits.idleTimeoutSeconds) ?? 10
-        for pool in configuration.pools.prefix(2) { try Self.checkGrowth(pool) }
+        for pool in configuration.pools where PoolName.builtIn.contains(pool.name) { try Self.checkGrowth(pool) }
         configuration.processMemoryLimitMegabytes = try integer("pools.process.memory_limit_mb", limits.maxRSSMegabytes) ?? 0
         configuration.processMemoryLimitMechanism = try Self.mechanism(reader, "pools.process.memory_limit_by")
         configuration.processMaxTasks = try integer("pools.process.max_tasks", limits.maxTasks) ?? 0

@@ -110,26 +110,38 @@ package final class ThreadPool: Pool {
     package var abandonedThreads: Int { abandoned.load(ordering: .relaxed) }
 
     private func work(name: String) {
-        state.withLock { $0.threadReady() }
+        // One lock per turn of the loop: the decision on the last event and whether the next wait
+        // may time out are taken together.
+        var mayRetire = state.withLock { sizing in
+            sizing.threadReady()
+            return sizing.idleThreadsMayRetire
+        }
         loop: while true {
-            let mayRetire = state.withLock { $0.idleThreadsMayRetire }
             let idleTimeout: TimeAmount? = mayRetire ? .nanoseconds(idleNanoseconds.load(ordering: .relaxed)) : nil
+            let event: (inout ThreadPoolSizing) -> (retire: Bool, milestone: ThreadPoolSizing.Milestone?)
+            let why: String
             switch queue.next(idleTimeout: idleTimeout) {
             case .closed:
                 state.withLock { $0.threadClosed() }
                 break loop
             case .timedOut:
-                if retire(name: name, state.withLock { $0.idleTimedOut() }, why: "idle") { break loop }
+                (event, why) = ({ $0.idleTimedOut() }, "idle")
             case .idle:
-                if retire(name: name, state.withLock { $0.threadFree() }, why: "above the maximum") { break loop }
+                (event, why) = ({ $0.threadFree() }, "above the maximum")
             case .job(let job):
                 if !run(job, name: name) {
                     // Abandoned: the timer answered the client, counted this thread out and started
                     // a replacement if one was needed; all that is left is to exit.
                     return
                 }
-                if retire(name: name, state.withLock { $0.threadFree() }, why: "above the maximum") { break loop }
+                (event, why) = ({ $0.threadFree() }, "above the maximum")
             }
+            let decision = state.withLock { sizing in
+                let decision = event(&sizing)
+                return (retire: decision.retire, milestone: decision.milestone, mayRetire: sizing.idleThreadsMayRetire)
+            }
+            mayRetire = decision.mayRetire
+            if retire(name: name, (decision.retire, decision.milestone), why: why) { break loop }
         }
         stopped.countDown()
     }

@@ -7,8 +7,7 @@ package enum StatusLine {
         var parts = status.pools.map { pool in
             switch pool.resolvedModel {
             case .process, .thread, nil:
-                let bounds = pool.sizeText == "\(pool.size)" ? "" : " (\(pool.minimum ?? 0)-\(pool.maximum ?? 0))"
-                return "\(pool.kind) \(pool.busy)/\(pool.size) busy\(bounds) q=\(pool.queued)"
+                return "\(pool.kind) \(pool.busy)/\(pool.size) busy\(pool.bounds.map { " \($0)" } ?? "") q=\(pool.queued)"
             case .async:
                 return "\(pool.kind) \(pool.busy) in flight"
             }

@@ -1,7 +1,6 @@
 import CConcShims
 import ConcProtocol
 import ConcSystem
-import Foundation
 import Glibc
 import Logging
 import Synchronization
@@ -111,13 +110,13 @@ final class MemoryLimiter: Sendable {
     /// Read before the worker is reaped, outside the pool's lock; `release` removes the cgroup after.
     func killedForMemory(pid: Int32) -> Bool {
         guard let group = groups.withLock({ $0[pid] }) else { return false }
-        let control = (try? String(contentsOfFile: group + "/memory.oom_control", encoding: .utf8)) ?? ""
+        let control = ProcFS.read(group + "/memory.oom_control") ?? ""
         for line in control.split(separator: "\n") where line.hasPrefix("oom_kill ") {
             return (Int(line.dropFirst("oom_kill ".count)) ?? 0) > 0
         }
         // Kernels before 4.13 do not count kills: a limit reached is the next best sign.
-        let failures = (try? String(contentsOfFile: group + "/memory.failcnt", encoding: .utf8)) ?? "0"
-        return (Int(failures.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0) > 0
+        let failures = ProcFS.read(group + "/memory.failcnt")?.split(separator: "\n").first.flatMap { Int($0) } ?? 0
+        return failures > 0
     }
 
     /// Worker `pid` has been reaped: its cgroup goes.
@@ -133,7 +132,7 @@ final class MemoryLimiter: Sendable {
 
     /// The folder of this process's cgroup in the v1 memory hierarchy, if it has one.
     static func ownMemoryCgroup() -> String? {
-        guard let text = try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8) else { return nil }
+        guard let text = ProcFS.read("/proc/self/cgroup") else { return nil }
         for line in text.split(separator: "\n") {
             let parts = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
             guard parts.count == 3, parts[1].split(separator: ",").contains("memory") else { continue }
