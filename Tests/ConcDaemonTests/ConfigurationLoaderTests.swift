@@ -133,6 +133,9 @@ import Testing
         ("pools: {thread: {max_threads: 5000}}", "pools.thread.max_threads must be 1...4096, got 5000"),
         ("pools: {fetch: {model: thread, idle_timeout: 0}}", "pools.fetch.idle_timeout must be 0.1...86400 seconds"),
         ("pools: {crunch: {model: process, max_threads: 4}}", "pools.crunch.max_threads is not a setting of a process pool"),
+        ("pools: {process: {memory_limit_by: swap}}", "pools.process.memory_limit_by must be one of auto, cgroup, rlimit, got 'swap'"),
+        ("pools: {crunch: {model: process, memory_limit_mb: -1}}", "pools.crunch.memory_limit_mb must be 0...1048576, got -1"),
+        ("pools: {fetch: {model: thread, memory_limit_mb: 64}}", "pools.fetch.memory_limit_mb is not a setting of a thread pool"),
         ("pools: {process: {workers: 4, max_workers: 2}}", "pools.process.max_workers (2) is below pools.process.workers (4)"),
         ("pools: {crunch: {model: process, workers: 3, max_workers: 1}}", "pools.crunch.max_workers (1) is below pools.crunch.workers (3)"),
         // exec.
