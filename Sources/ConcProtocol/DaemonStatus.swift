@@ -13,9 +13,11 @@ public struct DaemonStatus: Codable, Sendable, Equatable {
     public var pools: [PoolStatus]
     /// CPU time used so far by the daemon and its live worker processes; absent from older daemons.
     public var cpu: CPUUsage?
+    /// The fleet's queue, when the daemon takes durable jobs (`queue:` in concd.yaml).
+    public var queue: QueueStatus?
 
     enum CodingKeys: String, CodingKey {
-        case pid, version, socket, pools, cpu
+        case pid, version, socket, pools, cpu, queue
         case uptimeSeconds = "uptime_s"
     }
 

@@ -44,6 +44,15 @@ public enum ErrorCode: String, Codable, Sendable, CaseIterable {
     /// The user's worker program broke the worker protocol (a reply that is not JSON, too large, or
     /// answering a task it was not given); concd replaces the worker.
     case badWorkerReply = "bad_worker_reply"
+    /// A durable job or job operation reached a daemon that has no queue (no `queue:` section).
+    case noQueue = "no_queue"
+    /// The fleet's database cannot be reached now; nothing was stored. Try again later.
+    case queueUnavailable = "queue_unavailable"
+    /// The durable job was cancelled before it finished.
+    case cancelled
+    /// The host running a durable job's attempt stopped renewing its lease (it died, stopped or lost
+    /// the database); the job was taken back and, if attempts were left, run again elsewhere.
+    case leaseExpired = "lease_expired"
     /// Something failed inside the daemon; its log says what.
     case `internal`
 
@@ -51,10 +60,10 @@ public enum ErrorCode: String, Codable, Sendable, CaseIterable {
     public var isRequestError: Bool {
         switch self {
         case .invalidJSON, .frameTooLarge, .unsupportedVersion, .badRequest, .unknownOperation, .unknownKind,
-            .invalidArgument, .unsupportedPool, .permissionDenied, .notFound, .unknownFunction:
+            .invalidArgument, .unsupportedPool, .permissionDenied, .notFound, .unknownFunction, .noQueue:
             return true
         case .overflow, .httpFailed, .timeout, .busy, .workerDied, .outOfMemory, .poisoned, .shuttingDown, .taskFailed,
-            .badWorkerReply, .internal:
+            .badWorkerReply, .queueUnavailable, .cancelled, .leaseExpired, .internal:
             return false
         }
     }

@@ -14,6 +14,10 @@ public enum ProtocolLimits {
     public static let maxURLBytes = 4096
     /// The most times a task whose worker died may be run again (`retries`).
     public static let maxRetries = 10
+    /// The most attempts a durable job may ask for (`attempts`).
+    public static let maxJobAttempts = 100
+    /// The most jobs one `jobs` request lists.
+    public static let maxJobsListed = 10_000
     /// The longest function name a `call` may give.
     public static let maxFunctionNameBytes = 200
     /// The most arguments (the program included) an `exec` may give.

@@ -28,12 +28,19 @@ public struct Reply: Codable, Sendable, Equatable {
     public var error: WireError?
     /// For `metrics`: the Prometheus text exposition (format 0.0.4).
     public var metrics: String?
+    /// For a durable submission, `wait` and `cancel`: the job's id.
+    public var jobID: Int64?
+    /// For `job`: the job.
+    public var job: JobInfo?
+    /// For `jobs`: the jobs, newest first.
+    public var jobs: [JobInfo]?
 
     enum CodingKeys: String, CodingKey {
         case id, ok, value, kind, pool, worker
         case workerPID = "worker_pid"
         case wallMicroseconds = "wall_us"
-        case version, status, error, attempts, detail, metrics
+        case version, status, error, attempts, detail, metrics, job, jobs
+        case jobID = "job_id"
     }
 
     /// Creates a reply; fields left `nil` are omitted on the wire.
@@ -41,8 +48,11 @@ public struct Reply: Codable, Sendable, Equatable {
         id: UInt64?, ok: Bool, value: TaskValue? = nil, kind: WorkloadKind? = nil, pool: PoolName? = nil,
         worker: String? = nil, workerPID: Int32? = nil, wallMicroseconds: UInt64? = nil, version: Int? = nil,
         status: DaemonStatus? = nil, error: WireError? = nil, attempts: Int? = nil, detail: String? = nil,
-        metrics: String? = nil
+        metrics: String? = nil, jobID: Int64? = nil, job: JobInfo? = nil, jobs: [JobInfo]? = nil
     ) {
+        self.jobID = jobID
+        self.job = job
+        self.jobs = jobs
         self.attempts = attempts
         self.detail = detail
         self.id = id

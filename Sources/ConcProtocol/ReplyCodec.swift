@@ -9,7 +9,11 @@ import Foundation
 public enum ReplyCodec {
     /// Encodes a reply as one frame (no newline).
     public static func encode(_ reply: Reply) -> [UInt8] {
-        if reply.status != nil || reply.metrics != nil || reply.detail != nil { return foundationEncode(reply) }
+        if reply.status != nil || reply.metrics != nil || reply.detail != nil || reply.jobID != nil || reply.job != nil
+            || reply.jobs != nil
+        {
+            return foundationEncode(reply)
+        }
         var writer = JSONWriter(capacity: 192)
         // Keys in sorted order, as JSONEncoder's .sortedKeys writes them.
         var separator = false

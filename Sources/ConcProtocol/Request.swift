@@ -24,11 +24,19 @@ public struct Request: Sendable, Equatable {
 
         /// Reports the daemon's metrics in the Prometheus text format.
         case metrics
+        /// Reports one durable job.
+        case job(id: Int64)
+        /// Waits for a durable job to finish and answers with its result.
+        case waitJob(id: Int64)
+        /// Cancels a durable job: a queued one never starts, a running one is stopped where it runs.
+        case cancelJob(id: Int64)
+        /// Lists durable jobs, newest first, optionally in one state.
+        case jobs(state: JobState?, limit: Int)
 
         /// Whether only root or the daemon's own user may ask for it.
         public var isAdmin: Bool {
             switch self {
-            case .ping, .status, .submit, .metrics: return false
+            case .ping, .status, .submit, .metrics, .job, .waitJob, .cancelJob, .jobs: return false
             case .resize, .reload, .shutdown, .killWorker: return true
             }
         }
@@ -52,6 +60,10 @@ public struct Request: Sendable, Equatable {
             case .reload: return "reload"
             case .shutdown: return "shutdown"
             case .killWorker: return "kill_worker"
+            case .job: return "job"
+            case .waitJob: return "wait"
+            case .cancelJob: return "cancel"
+            case .jobs: return "jobs"
             }
         }
     }
@@ -73,11 +85,14 @@ public struct Submission: Sendable, Equatable {
     public var timeoutMilliseconds: Int64?
     /// How many more times to run the task when its worker process dies under it (`worker_died`).
     public var retries: Int
+    /// Store it in the fleet's queue (PostgreSQL) and run it on whichever host claims it; nil runs it here and now.
+    public var durability: Durability?
 
     /// Creates a submission, checking that a built-in pool can run the workload and the deadline is
     /// in range. Whether a pool named in the daemon's configuration can run it, the daemon checks.
     public init(
-        workload: Workload, pool: PoolName? = nil, timeoutMilliseconds: Int64? = nil, retries: Int = 0
+        workload: Workload, pool: PoolName? = nil, timeoutMilliseconds: Int64? = nil, retries: Int = 0,
+        durability: Durability? = nil
     ) throws(WireError) {
         if let pool, let model = pool.builtInModel, let refusal = workload.kind.refusal(onPool: pool, model: model) {
             throw refusal
@@ -104,6 +119,7 @@ public struct Submission: Sendable, Equatable {
         self.pool = pool
         self.timeoutMilliseconds = timeoutMilliseconds
         self.retries = retries
+        self.durability = durability
     }
 
     /// The pool this submission runs on.

@@ -91,6 +91,14 @@ public enum RequestCodec {
                 writer.raw(#","retries":"#)
                 writer.signed(Int64(submission.retries))
             }
+            if let durability = submission.durability {
+                writer.raw(#","durable":true"#)
+                if durability.detach { writer.raw(#","detach":true"#) }
+                if let attempts = durability.maxAttempts {
+                    writer.raw(#","attempts":"#)
+                    writer.signed(Int64(attempts))
+                }
+            }
         case .resize(let pool, let size):
             writer.raw(#""resize","pool":"#)
             writer.string(pool.rawValue)
@@ -99,6 +107,18 @@ public enum RequestCodec {
         case .killWorker(let pid):
             writer.raw(#""kill_worker","pid":"#)
             writer.signed(Int64(pid))
+        case .job(let job), .waitJob(let job), .cancelJob(let job):
+            writer.string(request.operation.name)
+            writer.raw(#","job":"#)
+            writer.signed(job)
+        case .jobs(let state, let limit):
+            writer.raw(#""jobs""#)
+            if let state {
+                writer.raw(#","state":"#)
+                writer.string(state.rawValue)
+            }
+            writer.raw(#","limit":"#)
+            writer.signed(Int64(limit))
         }
         writer.bytes.append(UInt8(ascii: "}"))
         return writer.bytes
@@ -166,9 +186,18 @@ struct WireRequest: Codable {
     var args: JSONText?
     /// For exec: the program and its arguments (a list, so Foundation's reader takes such a request).
     var argv: [String]?
+    /// For a durable submission (read by Foundation's reader only: the database costs far more).
+    var durable: Bool?
+    var detach: Bool?
+    var attempts: Int64?
+    /// For job, wait and cancel: the job's id; for jobs: a state and how many.
+    var job: Int64?
+    var state: String?
+    var limit: Int64?
 
     enum CodingKeys: String, CodingKey {
         case v, id, op, kind, n, ms, url, pool, retries, size, pid, fn, args, argv
+        case durable, detach, attempts, job, state, limit
         case timeoutMilliseconds = "timeout_ms"
     }
 
@@ -282,6 +311,20 @@ struct WireRequest: Codable {
         fn = try container.decodeIfPresent(String.self, forKey: .fn)
         args = try container.decodeIfPresent(JSONText.self, forKey: .args)
         argv = try container.decodeIfPresent([String].self, forKey: .argv)
+        durable = try Self.boolean(container, .durable)
+        detach = try Self.boolean(container, .detach)
+        attempts = try Self.integer(container, .attempts)
+        job = try Self.integer(container, .job)
+        state = try container.decodeIfPresent(String.self, forKey: .state)
+        limit = try Self.integer(container, .limit)
+    }
+
+    private static func boolean(_ container: KeyedDecodingContainer<CodingKeys>, _ key: CodingKeys) throws -> Bool? {
+        guard container.contains(key), try !container.decodeNil(forKey: key) else { return nil }
+        guard let value = try? container.decode(Bool.self, forKey: key) else {
+            throw WireError(.badRequest, "field '\(key.stringValue)' must be true or false")
+        }
+        return value
     }
 
     /// Decodes a whole number that fits Int64, with a sentence for each way it can be wrong.
@@ -320,6 +363,23 @@ struct WireRequest: Codable {
         case "resize": return Request(id: id, operation: try resize())
         case "reload": return Request(id: id, operation: .reload)
         case "shutdown": return Request(id: id, operation: .shutdown)
+        case "job": return Request(id: id, operation: .job(id: try jobID()))
+        case "wait": return Request(id: id, operation: .waitJob(id: try jobID()))
+        case "cancel": return Request(id: id, operation: .cancelJob(id: try jobID()))
+        case "jobs":
+            var wanted: JobState?
+            if let state {
+                guard let known = JobState(rawValue: state) else {
+                    let states = JobState.allCases.map(\.rawValue).joined(separator: ", ")
+                    throw WireError(.invalidArgument, "unknown job state '\(state)'; the states: \(states)")
+                }
+                wanted = known
+            }
+            let count = limit ?? 100
+            guard (1...Int64(ProtocolLimits.maxJobsListed)).contains(count) else {
+                throw WireError(.invalidArgument, "limit must be 1...\(ProtocolLimits.maxJobsListed), got \(count)")
+            }
+            return Request(id: id, operation: .jobs(state: wanted, limit: Int(count)))
         case "kill_worker":
             guard let pid else { throw WireError(.badRequest, "kill_worker needs field 'pid'") }
             guard pid > 0, pid <= Int64(Int32.max) else {
@@ -331,7 +391,13 @@ struct WireRequest: Codable {
         }
     }
 
-    private static let operations = "ping, status, metrics, submit, resize, reload, shutdown, kill_worker"
+    private static let operations = "ping, status, metrics, submit, job, wait, cancel, jobs, resize, reload, shutdown, kill_worker"
+
+    private func jobID() throws(WireError) -> Int64 {
+        guard let job else { throw WireError(.badRequest, "\(op ?? "this op") needs field 'job' (the job's id)") }
+        guard job > 0 else { throw WireError(.invalidArgument, "a job's id is a positive integer, got \(job)") }
+        return job
+    }
 
     private func resize() throws(WireError) -> Request.Operation {
         guard let poolName = pool else { throw WireError(.badRequest, "resize needs field 'pool' (process, thread, async or a configured pool's name)") }
@@ -391,11 +457,27 @@ struct WireRequest: Codable {
         if let retries, !(0...Int64(ProtocolLimits.maxRetries)).contains(retries) {
             throw WireError(.invalidArgument, "retries must be 0...\(ProtocolLimits.maxRetries), got \(retries)")
         }
+        var durability: Durability?
+        if durable == true {
+            if kind == .exec {
+                throw WireError(
+                    .unsupportedPool,
+                    "exec is checked against the caller's permissions on this host and runs at once; it cannot be stored as a durable job"
+                )
+            }
+            if let attempts, !(1...Int64(ProtocolLimits.maxJobAttempts)).contains(attempts) {
+                throw WireError(.invalidArgument, "attempts must be 1...\(ProtocolLimits.maxJobAttempts), got \(attempts)")
+            }
+            durability = try Durability(detach: detach ?? false, maxAttempts: attempts.map { Int($0) })
+        } else if detach == true || attempts != nil {
+            throw WireError(.badRequest, "'detach' and 'attempts' apply to durable submissions only (\"durable\": true)")
+        }
         return try Submission(
             workload: try Workload.validated(workload),
             pool: poolName,
             timeoutMilliseconds: timeoutMilliseconds,
-            retries: Int(retries ?? 0)
+            retries: Int(retries ?? 0),
+            durability: durability
         )
     }
 }
