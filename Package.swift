@@ -29,6 +29,7 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
@@ -57,9 +58,22 @@ let package = Package(
         .target(name: "ConcWorker", dependencies: ["ConcProtocol"]),
         // An example worker program in Swift (the seed's cpu_bound_task), which the tests run as a pool.
         .executableTarget(name: "seed-worker-swift", dependencies: ["ConcWorker"]),
+        // The fleet: durable jobs in PostgreSQL, claimed, leased and fenced by each host (docs/fleet.md).
+        // It knows no pool: the daemon hands it a way to run a submission and to read free capacity.
+        .target(
+            name: "ConcFleet",
+            dependencies: [
+                "ConcProtocol",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .target(
             name: "ConcDaemon",
             dependencies: [
+                "ConcFleet",
                 "ConcProtocol",
                 "ConcWorkerCore",
                 "ConcSystem",
@@ -121,6 +135,14 @@ let package = Package(
         .testTarget(
             name: "ConcDaemonTests",
             dependencies: ["ConcDaemon", "ConcWorkerCore", "ConcSystem", "ConcClient", "LoopbackHTTP"]
+        ),
+        .testTarget(
+            name: "FleetTests",
+            dependencies: [
+                "ConcFleet", "ConcProtocol",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(
             name: "IntegrationTests",
