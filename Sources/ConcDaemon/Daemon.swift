@@ -1,3 +1,4 @@
+import ConcFleet
 import ConcProtocol
 import Glibc
 import Logging
@@ -82,6 +83,11 @@ public final class Daemon: Sendable {
             reload: { [self] in await reload() },
             shutdown: { [self] in await shutdown() }
         ))
+        var fleet: FleetService?
+        if let settings = configuration.queue {
+            fleet = FleetService(settings: settings, executor: DaemonFleetExecutor(dispatcher: dispatcher), logger: logger)
+            fleet.map(dispatcher.attach)
+        }
         var metricsServer: MetricsHTTPServer?
         if let address = configuration.metricsListen {
             do {
@@ -122,11 +128,12 @@ public final class Daemon: Sendable {
             reporters.append(Watchdog(dispatcher: dispatcher, notifier: notifier, period: period, logger: logger))
             logger.info("watchdog enabled", metadata: ["ping_every_ms": "\(period.nanoseconds / 1_000_000)"])
         }
-        // Services stop in reverse order: STOPPING=1 first, then the reporters, then the server stops
-        // accepting, then the pools drain.
+        // Services stop in reverse order: STOPPING=1 first, then the reporters, then the fleet stops
+        // claiming and records what runs here, then the server stops accepting, then the pools drain.
         let drain = DrainExtender(dispatcher: dispatcher, notifier: notifier)
         let services: [any Service] =
-            pools.map { PoolService(pool: $0, logger: logger) } + [server] + (metricsServer.map { [$0] } ?? []) + reporters
+            pools.map { PoolService(pool: $0, logger: logger) } + [server] + (metricsServer.map { [$0] } ?? [])
+            + (fleet.map { [$0] } ?? []) + reporters
             + [SystemdLifecycle(notifier: notifier, drain: drain, logger: logger)]
         let serviceGroup = ServiceGroup(
             configuration: .init(services: services, logger: logger)

@@ -78,7 +78,7 @@ extension Dispatcher {
             Task { await control.shutdown() }
         case .killWorker(let pid):
             finish(killWorker(pid: pid))
-        case .ping, .status, .submit, .metrics:
+        case .ping, .status, .submit, .metrics, .job, .waitJob, .cancelJob, .jobs:
             preconditionFailure("\(operation.name) is not an admin operation")
         }
     }

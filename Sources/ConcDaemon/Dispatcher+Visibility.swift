@@ -20,6 +20,7 @@ extension Dispatcher {
             }
         }
         status.cpu = CPUUsage(daemonSeconds: CPUClock.selfSeconds(), workersSeconds: workersSeconds)
+        status.queue = fleet.withLock { $0 }?.status()
         return status
     }
 

@@ -1,3 +1,4 @@
+import ConcFleet
 import ConcProtocol
 import Glibc
 import Logging
@@ -15,6 +16,8 @@ package final class Dispatcher: Sendable {
     private let socketPath: String
     let logger: Logger
     let daemonControl = Mutex<DaemonControl?>(nil)
+    /// The fleet's queue, when the configuration has one (Dispatcher+Queue.swift).
+    let fleet = Mutex<FleetService?>(nil)
     /// Who may run which commands (`exec:`); a reload replaces it.
     private let execPolicy: Mutex<ExecPolicy>
     /// The Prometheus metrics of this daemon (Dispatcher+Visibility.swift).
@@ -65,8 +68,12 @@ package final class Dispatcher: Sendable {
             reply(Reply(id: request.id, ok: true, version: ProtocolLimits.version))
         case .status:
             reply(Reply(id: request.id, ok: true, status: status()))
+        case .submit(let submission) where submission.durability != nil:
+            queueOperation(request, peer: peer, reply: reply)
         case .submit(let submission):
             submit(submission, id: request.id, peer: peer, reply: reply)
+        case .job, .waitJob, .cancelJob, .jobs:
+            queueOperation(request, peer: peer, reply: reply)
         case .metrics:
             reply(Reply(id: request.id, ok: true, metrics: metricsExposition()))
         case .resize, .reload, .shutdown, .killWorker:

@@ -1,3 +1,4 @@
+import ConcFleet
 import ConcProtocol
 import Configuration
 import Foundation
@@ -119,6 +120,7 @@ public struct ConfigurationLoader: Sendable {
                 reader, keys: fileKeys,
                 fileText: try? String(contentsOfFile: filePath, encoding: .utf8)
             )
+            configuration.queue = try Self.queue(reader, pools: configuration.pools.map(\.name))
             return configuration
         } catch let failure as Failure {
             throw failure
@@ -380,5 +382,65 @@ extension ConfigurationLoader {
         return sorted.enumerated().sorted { a, b in
             (position[a.element] ?? Int.max, a.offset) < (position[b.element] ?? Int.max, b.offset)
         }.map(\.element)
+    }
+}
+
+extension ConfigurationLoader {
+    /// The `queue:` section (fleet mode), nil without `queue.url`.
+    fileprivate static func queue(_ reader: ConfigReader, pools: [PoolName]) throws(Failure) -> FleetSettings? {
+        guard let text = reader.string(forKey: "queue.url"), !text.isEmpty else {
+            for key in ["queue.pools", "queue.host_name"] where reader.string(forKey: ConfigKey(key)) != nil || reader.stringArray(forKey: ConfigKey(key)) != nil {
+                throw Failure(description: "\(key) is set but queue.url is not: the fleet needs its database's URL (postgres://USER@HOST/DB)")
+            }
+            return nil
+        }
+        let url: DatabaseURL
+        do {
+            url = try DatabaseURL(text)
+        } catch {
+            throw Failure(description: "queue.url: \(error.message)")
+        }
+        let limits = FleetSettings.Limits.self
+        let hostName = reader.string(forKey: "queue.host_name") ?? Self.machineName
+        guard limits.hostNameBytes.contains(hostName.utf8.count),
+            hostName.unicodeScalars.allSatisfy({ $0.value > 32 && $0.value < 127 })
+        else {
+            throw Failure(description: "queue.host_name must be 1...64 printable characters without spaces, got '\(hostName)'")
+        }
+        var names = pools
+        if let listed = reader.stringArray(forKey: "queue.pools") {
+            names = []
+            for name in listed {
+                guard let pool = PoolName(rawValue: name), pools.contains(pool) else {
+                    throw Failure(
+                        description: "queue.pools names '\(name)', which is not a pool of this daemon (its pools: \(pools.map(\.rawValue).joined(separator: ", ")))"
+                    )
+                }
+                if !names.contains(pool) { names.append(pool) }
+            }
+        } else if let text = reader.string(forKey: "queue.pools") {
+            throw Failure(description: "queue.pools must be a list of pool names, e.g. [process, thumbnails], got '\(text)'")
+        }
+        var settings = FleetSettings(url: url, hostName: hostName, pools: names)
+        if let lease = try seconds(reader, "queue.lease", limits.leaseSeconds) { settings.leaseSeconds = lease }
+        if let attempts = try integer(reader, "queue.max_attempts", limits.maxAttempts) { settings.maxAttempts = attempts }
+        if let backoff = try seconds(reader, "queue.backoff", limits.backoffSeconds) { settings.backoffSeconds = backoff }
+        if let most = try seconds(reader, "queue.max_backoff", limits.backoffSeconds) { settings.maxBackoffSeconds = most }
+        guard settings.maxBackoffSeconds >= settings.backoffSeconds else {
+            throw Failure(description: "queue.max_backoff (\(settings.maxBackoffSeconds) s) must not be below queue.backoff (\(settings.backoffSeconds) s)")
+        }
+        if let retention = try seconds(reader, "queue.retention", limits.retentionSeconds) { settings.retentionSeconds = retention }
+        if let poll = try seconds(reader, "queue.poll", limits.pollSeconds) { settings.pollSeconds = poll }
+        if let prefetch = try integer(reader, "queue.prefetch", limits.prefetch) { settings.prefetch = prefetch }
+        if let batch = try integer(reader, "queue.claim_batch", limits.claimBatch) { settings.claimBatch = batch }
+        return settings
+    }
+
+    /// The machine's host name, the fleet's default name for this host.
+    static var machineName: String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count) == 0 else { return "localhost" }
+        let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return name.isEmpty ? "localhost" : name
     }
 }

@@ -1,3 +1,4 @@
+import ConcFleet
 import CConcShims
 import ConcProtocol
 import Glibc
@@ -57,6 +58,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
     /// The pools the configuration names beside the built-in ones (`pools.NAME.model`), in its
     /// order. Default: none.
     public var namedPools: [PoolConfiguration] = []
+    /// The fleet's queue (`queue:`), nil for a single host without a database.
+    package var queue: FleetSettings?
 
     /// Every pool to run: the built-in process, thread and async pools, then the named ones.
     public var pools: [PoolConfiguration] {

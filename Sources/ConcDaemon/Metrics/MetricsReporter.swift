@@ -14,6 +14,8 @@ final class MetricsReporter: Service, Sendable {
     private let interval: Mutex<Double>
     private let toJournal: Bool
     private let logger: Logger
+    /// Claims and their total seconds at the last report, for the claim latency since then.
+    private let lastClaims = Mutex<(Int, Double)>((0, 0))
 
     /// Creates a reporter that writes every `intervalSeconds`, to the journal when `toJournal`.
     init(dispatcher: Dispatcher, intervalSeconds: Double, toJournal: Bool, logger: Logger) {
@@ -42,7 +44,9 @@ final class MetricsReporter: Service, Sendable {
     }
 
     private func report(rates: [PoolName: Double]) {
-        for pool in dispatcher.status().pools {
+        let status = dispatcher.status()
+        if let queue = status.queue { report(queue) }
+        for pool in status.pools {
             guard let counters = dispatcher.registry.entry(pool.kind)?.counters else { continue }
             let latency = counters.takeLatencies()
             let rate = rates[pool.kind] ?? 0
@@ -65,17 +69,50 @@ final class MetricsReporter: Service, Sendable {
             }
             let message = "\(pool.kind) pool: \(StatusLine.rate(rate)) tasks/s, busy \(pool.busy)/\(pool.sizeText), "
                 + "queued \(pool.queued), p50 \(latency.p50) µs, p99 \(latency.p99) µs"
-            if toJournal {
-                Journal.send(
-                    [("MESSAGE", message), ("MESSAGE_ID", Self.messageID), ("PRIORITY", "6"), ("SYSLOG_IDENTIFIER", "concd")]
-                        + fields.map { (name: $0.0, value: $0.1) }
-                )
-            } else {
-                var metadata: Logger.Metadata = [:]
-                for (name, value) in fields { metadata[name.lowercased()] = "\(value)" }
-                logger.info("\(message)", metadata: metadata)
-            }
+            emit(message, fields)
         }
+    }
+
+    private func emit(_ message: String, _ fields: [(String, String)]) {
+        if toJournal {
+            Journal.send(
+                [("MESSAGE", message), ("MESSAGE_ID", Self.messageID), ("PRIORITY", "6"), ("SYSLOG_IDENTIFIER", "concd")]
+                    + fields.map { (name: $0.0, value: $0.1) }
+            )
+        } else {
+            var metadata: Logger.Metadata = [:]
+            for (name, value) in fields { metadata[name.lowercased()] = "\(value)" }
+            logger.info("\(message)", metadata: metadata)
+        }
+    }
+
+    /// The fleet's queue: depth per state, this host's claims (with their mean latency since the last
+    /// report), completions, fenced completions and rescues.
+    private func report(_ queue: QueueStatus) {
+        let (claims, seconds) = (queue.claims ?? 0, queue.claimSeconds ?? 0)
+        let (lastClaims, lastSeconds) = lastClaims.withLock { last in
+            defer { last = (claims, seconds) }
+            return last
+        }
+        let newClaims = claims - lastClaims
+        let claimMilliseconds = newClaims > 0 ? (seconds - lastSeconds) / Double(newClaims) * 1000 : 0
+        var fields: [(String, String)] = [
+            ("CONCD_QUEUE_HOST", queue.host),
+            ("CONCD_QUEUE_CONNECTED", queue.connected ? "1" : "0"),
+            ("CONCD_QUEUE_HOSTS", String(queue.hosts.count)),
+            ("CONCD_QUEUE_RUNNING_HERE", String(queue.running)),
+            ("CONCD_QUEUE_CLAIMED", String(queue.claimed)),
+            ("CONCD_QUEUE_COMPLETED", String(queue.completed)),
+            ("CONCD_QUEUE_FENCED", String(queue.fenced)),
+            ("CONCD_QUEUE_RESCUED", String(queue.rescued)),
+            ("CONCD_QUEUE_CLAIM_MS", format2(claimMilliseconds)),
+        ]
+        for state in JobState.allCases { fields.append(("CONCD_QUEUE_\(state.rawValue.uppercased())", String(queue.jobs[state.rawValue] ?? 0))) }
+        let message = queue.connected
+            ? "queue: \(queue.jobs["queued"] ?? 0) queued, \(queue.jobs["running"] ?? 0) running, \(queue.hosts.count) hosts; "
+                + "here \(queue.running) running, claim \(format2(claimMilliseconds)) ms, \(queue.rescued) rescued"
+            : "queue unavailable: \(queue.problem ?? "connecting")"
+        emit(message, fields)
     }
 
     private func format2(_ value: Double) -> String {

@@ -26,6 +26,27 @@ package final class PrometheusExporter: Sendable {
         package static let queued = "concd_pool_queued"
         package static let uptime = "concd_uptime_seconds"
         package static let cpu = "concd_cpu_seconds"
+        package static let queueJobs = "concd_queue_jobs"
+        package static let queueConnected = "concd_queue_connected"
+        package static let queueHosts = "concd_queue_hosts"
+        package static let queueRunning = "concd_queue_running"
+        package static let queueClaimed = "concd_queue_claimed_total"
+        package static let queueCompleted = "concd_queue_completed_total"
+        package static let queueFenced = "concd_queue_fenced_total"
+        package static let queueRescued = "concd_queue_rescued_total"
+        package static let queueClaims = "concd_queue_claims_total"
+        package static let queueClaimSeconds = "concd_queue_claim_seconds_total"
+    }
+
+    /// The fleet's queue, created at its first report (a daemon without a queue exports none).
+    private struct QueueMetrics: Sendable {
+        var jobs: [String: CoreMetrics.Gauge]
+        var connected: CoreMetrics.Gauge
+        var hosts: CoreMetrics.Gauge
+        var running: CoreMetrics.Gauge
+        var counters: [String: CoreMetrics.Counter]
+        var claimSeconds: CoreMetrics.FloatingPointCounter
+        var last: [String: Double] = [:]
     }
 
     private struct PoolMetrics: Sendable {
@@ -56,6 +77,8 @@ package final class PrometheusExporter: Sendable {
     private let daemonCPU: CoreMetrics.Gauge
     private let workersCPU: CoreMetrics.Gauge
     private let exported = Mutex<[PoolName: Exported]>([:])
+    private let factory: PrometheusMetricsFactory
+    private let queue = Mutex<QueueMetrics?>(nil)
 
     /// Upper bounds of the duration histogram's buckets: from 100 µs (a no-op's round trip) to a
     /// minute (a slow GET), roughly ×2.5 apart.
@@ -88,6 +111,7 @@ package final class PrometheusExporter: Sendable {
             )
         }
         self.pools = pools
+        self.factory = factory
         uptime = CoreMetrics.Gauge(label: Name.uptime, factory: factory)
         daemonCPU = CoreMetrics.Gauge(label: Name.cpu, dimensions: [("part", "daemon")], factory: factory)
         workersCPU = CoreMetrics.Gauge(label: Name.cpu, dimensions: [("part", "workers")], factory: factory)
@@ -129,7 +153,55 @@ package final class PrometheusExporter: Sendable {
                 daemonCPU.record(cpu.daemonSeconds)
                 workersCPU.record(cpu.workersSeconds)
             }
+            if let status = status.queue { record(status) }
             return registry.emitToString()
+        }
+    }
+
+    /// Queue depth per state, the fleet's hosts, and this host's claims (count and time: their ratio
+    /// is the mean claim latency), completions, fenced completions and rescues.
+    private func record(_ status: QueueStatus) {
+        queue.withLock { queue in
+            if queue == nil {
+                let factory = self.factory
+                var jobs: [String: CoreMetrics.Gauge] = [:]
+                for state in JobState.allCases {
+                    jobs[state.rawValue] = CoreMetrics.Gauge(label: Name.queueJobs, dimensions: [("state", state.rawValue)], factory: factory)
+                }
+                var counters: [String: CoreMetrics.Counter] = [:]
+                for name in [Name.queueClaimed, Name.queueCompleted, Name.queueFenced, Name.queueRescued, Name.queueClaims] {
+                    counters[name] = CoreMetrics.Counter(label: name, factory: factory)
+                }
+                queue = QueueMetrics(
+                    jobs: jobs,
+                    connected: CoreMetrics.Gauge(label: Name.queueConnected, factory: factory),
+                    hosts: CoreMetrics.Gauge(label: Name.queueHosts, factory: factory),
+                    running: CoreMetrics.Gauge(label: Name.queueRunning, factory: factory),
+                    counters: counters,
+                    claimSeconds: CoreMetrics.FloatingPointCounter(label: Name.queueClaimSeconds, factory: factory)
+                )
+            }
+            guard var metrics = queue else { return }
+            for (state, gauge) in metrics.jobs { gauge.record(status.jobs[state] ?? 0) }
+            metrics.connected.record(status.connected ? 1 : 0)
+            metrics.hosts.record(status.hosts.count)
+            metrics.running.record(status.running)
+            let totals: [String: Double] = [
+                Name.queueClaimed: Double(status.claimed), Name.queueCompleted: Double(status.completed),
+                Name.queueFenced: Double(status.fenced), Name.queueRescued: Double(status.rescued),
+                Name.queueClaims: Double(status.claims ?? 0),
+            ]
+            for (name, total) in totals {
+                let step = total - (metrics.last[name] ?? 0)
+                if step > 0 { metrics.counters[name]?.increment(by: Int64(step)) }
+                metrics.last[name] = total
+            }
+            let seconds = status.claimSeconds ?? 0
+            if seconds > metrics.last[Name.queueClaimSeconds] ?? 0 {
+                metrics.claimSeconds.increment(by: seconds - (metrics.last[Name.queueClaimSeconds] ?? 0))
+                metrics.last[Name.queueClaimSeconds] = seconds
+            }
+            queue = metrics
         }
     }
 }

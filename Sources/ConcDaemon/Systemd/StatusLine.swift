@@ -13,6 +13,13 @@ package enum StatusLine {
             }
         }
         if let tasksPerSecond { parts.append("\(rate(tasksPerSecond)) tasks/s") }
+        if let queue = status.queue {
+            if queue.connected {
+                parts.append("queue \(queue.jobs["queued"] ?? 0) queued, \(queue.running) running here")
+            } else {
+                parts.append("queue unavailable: \(queue.problem ?? "connecting")")
+            }
+        }
         return parts.joined(separator: " | ")
     }
 

@@ -1,0 +1,58 @@
+import ConcFleet
+import ConcProtocol
+import Synchronization
+
+/// Runs the fleet's claimed jobs in this daemon's pools, through the Dispatcher like any other
+/// submission, so that they are counted, limited and reported with the rest.
+final class DaemonFleetExecutor: FleetExecutor {
+    private let dispatcher: Dispatcher
+    /// Jobs running here whose outcome nobody wants any more (cancelled, lease lost).
+    private let abandoned = Mutex<Set<FleetHostMachine.Lease>>([])
+
+    init(dispatcher: Dispatcher) {
+        self.dispatcher = dispatcher
+    }
+
+    func freeCapacity(_ pools: [PoolName]) -> [String: Int] {
+        var free: [String: Int] = [:]
+        for name in pools {
+            guard let entry = dispatcher.registry.entry(name) else { continue }
+            let snapshot = entry.pool.snapshot()
+            let capacity = max(snapshot.size, snapshot.maximum ?? 0)
+            free[name.rawValue] = max(0, capacity - snapshot.busy - snapshot.queued)
+        }
+        return free
+    }
+
+    func run(_ job: JobStore.ClaimedJob, done: @escaping @Sendable (FleetRunOutcome) -> Void) {
+        let request: Request
+        do {
+            request = try RequestCodec.decode(Array(job.request.utf8))
+        } catch {
+            return done(Self.failed(WireError(.badRequest, "job \(job.id)'s stored submission is not valid: \(error.error.message)"), final: true))
+        }
+        guard case .submit(var submission) = request.operation else {
+            return done(Self.failed(WireError(.badRequest, "job \(job.id)'s stored request is \(request.operation.name), not a submission"), final: true))
+        }
+        submission.durability = nil
+        dispatcher.handle(Request(id: nil, operation: .submit(submission)), peer: nil) { reply in
+            if self.abandoned.withLock({ $0.remove(FleetHostMachine.Lease(id: job.id, attempt: job.attempt)) }) != nil { return }
+            let text = String(decoding: ReplyCodec.encode(reply), as: UTF8.self)
+            guard let error = reply.error, !reply.ok else { return done(.succeeded(reply: text)) }
+            switch error.code {
+            case .busy, .shuttingDown: done(.refused(error))
+            default: done(.failed(reply: text, error: error, final: FleetRunOutcome.isFinal(error.code)))
+            }
+        }
+    }
+
+    func abandon(_ jobs: [FleetHostMachine.Lease]) {
+        // The fleet drops their outcomes itself; this keeps them from being encoded at all. The task
+        // runs to its end in its pool (a durable job should be idempotent: docs/fleet.md).
+        abandoned.withLock { $0.formUnion(jobs) }
+    }
+
+    private static func failed(_ error: WireError, final: Bool) -> FleetRunOutcome {
+        .failed(reply: String(decoding: ReplyCodec.encode(.failure(id: nil, error)), as: UTF8.self), error: error, final: final)
+    }
+}
