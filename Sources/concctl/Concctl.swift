@@ -11,6 +11,8 @@ struct Concctl: AsyncParsableCommand {
             Examples:
               concctl submit cpu 10000000
               concctl submit cpu 10000000 --count 4
+              concctl submit cpu 10000000 --durable --detach
+              concctl jobs --state running
               concctl status
               concctl top
               concctl compare cpu 10000000 --count 4 --plot cpu.svg
@@ -18,7 +20,7 @@ struct Concctl: AsyncParsableCommand {
               concctl --generate-completion-script bash
             """,
         subcommands: [
-            Submit.self, Status.self, Top.self, Compare.self, Metrics.self, Ping.self, Bench.self, Resize.self,
+            Submit.self, ShowJob.self, WaitJob.self, CancelJob.self, ListJobs.self, Status.self, Top.self, Compare.self, Metrics.self, Ping.self, Bench.self, Resize.self,
             Reload.self, Shutdown.self, KillWorker.self, BenchEcho.self, BenchLoad.self, BenchSoak.self,
         ]
     )

@@ -11,7 +11,7 @@ enum ExitStatus {
     static let taskFailed: Int32 = 1
     /// A task passed its deadline.
     static let timeout: Int32 = 2
-    /// The daemon is busy or stopping: try again later.
+    /// The daemon is busy or stopping, or its queue's database is down (nothing was stored): try again later.
     static let unavailable: Int32 = 3
     /// The daemon refused the request as invalid.
     static let rejected: Int32 = 4
@@ -21,14 +21,22 @@ enum ExitStatus {
     static let protocolError: Int32 = 6
     /// An admin command from a caller who is neither root nor the daemon's user.
     static let permissionDenied: Int32 = 7
+    /// A durable job was cancelled before it finished (`cancelled`).
+    static let cancelled: Int32 = 8
+    /// The daemon keeps no durable jobs: its configuration has no `queue:` section (`no_queue`).
+    static let noQueue: Int32 = 9
 
     /// The exit code for a typed error.
     static func code(for error: ErrorCode) -> Int32 {
         if error == .permissionDenied { return permissionDenied }
+        // A request error too, but one a script acts on differently: submit without --durable, or
+        // ask a daemon of the fleet.
+        if error == .noQueue { return noQueue }
         if error.isRequestError { return rejected }
         switch error {
         case .timeout: return timeout
-        case .busy, .shuttingDown: return unavailable
+        case .busy, .shuttingDown, .queueUnavailable: return unavailable
+        case .cancelled: return cancelled
         default: return taskFailed
         }
     }

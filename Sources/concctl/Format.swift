@@ -1,4 +1,5 @@
 import ConcProtocol
+import Foundation
 
 /// How concctl renders numbers and tables for people.
 enum Format {
@@ -12,6 +13,23 @@ enum Format {
         if seconds < 1 { return "\(rounded(seconds * 1e3)) ms" }
         if seconds < 120 { return "\(rounded(seconds)) s" }
         return "\(Int(seconds / 60)) min"
+    }
+
+    /// How long ago (or, for a time ahead, how soon) in whole units, for tables: `0 s`, `42 s`, `5 min`, `3 h`, `2 d`.
+    static func age(seconds: Double) -> String {
+        let whole = Int(max(0, seconds).rounded(.down))
+        if whole < 120 { return "\(whole) s" }
+        if whole < 7200 { return "\(whole / 60) min" }
+        if whole < 172_800 { return "\(whole / 3600) h" }
+        return "\(whole / 86400) d"
+    }
+
+    /// A time (seconds since the epoch) in ISO 8601, UTC, with how long ago it was or how soon it comes:
+    /// `2025-05-01T12:00:03Z (5 min ago)`.
+    static func timestamp(_ epochSeconds: Double, now: Double = Date().timeIntervalSince1970) -> String {
+        let date = Date(timeIntervalSince1970: epochSeconds).formatted(.iso8601)
+        let delta = now - epochSeconds
+        return delta >= 0 ? "\(date) (\(age(seconds: delta)) ago)" : "\(date) (in \(age(seconds: -delta)))"
     }
 
     static func microseconds(_ value: UInt64) -> String {

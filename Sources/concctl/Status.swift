@@ -7,6 +7,14 @@ struct Status: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show the daemon's pools: size, busy, idle, queued, completed, failed.",
         discussion: """
+            A daemon with a queue (fleet mode) adds a queue section: whether
+            its database connection works (or why not), this host's name and
+            the pools that take jobs, the fleet's jobs per state, this host's
+            counters (running, claimed, completed, fenced: completions refused
+            because the lease had passed on, rescued: jobs taken back from
+            hosts whose leases ran out), and each host's heartbeat age, free
+            slots and running jobs.
+
             Example:
               concctl status
               concctl status --json | jq '.pools[] | select(.kind == "process").workers'
@@ -48,6 +56,9 @@ struct Status: AsyncParsableCommand {
                 "\(worker.name) pid \(worker.pid.map(String.init) ?? "-")\(worker.busy ? " busy" : "") \(worker.tasks) tasks"
             }
             print("\(pool.kind) workers: " + described.joined(separator: ", "))
+        }
+        if let queue = status.queue {
+            print(QueueView.lines(queue).joined(separator: "\n"))
         }
     }
 }

@@ -42,6 +42,19 @@ struct Submit: AsyncParsableCommand {
               concctl submit exec --timeout 10 -- /usr/bin/make -C /srv/site
               concctl submit exec --shell 'du -sh /var/log | sort -h'
 
+            --durable stores the task in the fleet's queue (PostgreSQL; the daemon
+            needs a queue: section) as a job that whichever host of the fleet has
+            room runs, and that survives the death of the host running it (run
+            again, up to --attempts times in all). Without --detach, submit waits
+            for the job's result as for any task and prints its job id with it;
+            with --detach it prints the job's id (one a line with --count) as
+            soon as the job is stored, and concctl wait ID, job ID, cancel ID
+            and jobs follow it from there. exec cannot be durable.
+
+              concctl submit cpu 100000000 --durable
+              concctl submit cpu 100000000 --durable --detach --attempts 5
+              id=$(concctl submit sleep 60000 --durable --detach) && concctl wait "$id"
+
             A task the daemon refused because it was stopping (shutting_down: it never ran) is sent
             again on a new connection for up to --restart-wait seconds, so a submission made during
             systemctl restart concd succeeds once the new daemon is up.
@@ -82,11 +95,21 @@ struct Submit: AsyncParsableCommand {
     @Option(help: "Seconds to keep resending tasks the daemon refused as shutting_down (0 = never resend).")
     var restartWait: Double = 30
 
+    @Flag(help: "Store it in the fleet's queue as a durable job that any host may run (the daemon needs a queue: section).")
+    var durable = false
+
+    @Flag(help: "With --durable: print the job's id as soon as it is stored instead of waiting for its result.")
+    var detach = false
+
+    @Option(help: "With --durable: how many times the job may run in all (1...\(ProtocolLimits.maxJobAttempts); default: the queue's).")
+    var attempts: Int?
+
     @Flag(help: "Print the result as JSON (fields in docs/protocol.md).")
     var json = false
 
     func validate() throws {
         guard (1...1_000_000).contains(count) else { throw ValidationError("--count must be 1...1000000") }
+        try validateDurability()
         guard (0...ProtocolLimits.maxRetries).contains(retries) else {
             throw ValidationError("--retries must be 0...\(ProtocolLimits.maxRetries)")
         }
@@ -127,6 +150,29 @@ struct Submit: AsyncParsableCommand {
             _ = try submission()
         } catch {
             throw ValidationError(error.message)
+        }
+    }
+
+    /// --detach and --attempts need --durable; exec cannot be durable.
+    private func validateDurability() throws {
+        guard durable else {
+            if detach {
+                throw ValidationError("--detach needs --durable: only a job stored in the queue can run on without concctl waiting")
+            }
+            if attempts != nil {
+                throw ValidationError(
+                    "--attempts needs --durable: it counts a stored job's runs (a task run at once takes --retries instead)"
+                )
+            }
+            return
+        }
+        if what == WorkloadKind.exec.rawValue {
+            throw ValidationError(
+                "exec cannot be durable: it is checked against your permissions on this host and runs at once"
+            )
+        }
+        if let attempts, !(1...ProtocolLimits.maxJobAttempts).contains(attempts) {
+            throw ValidationError("--attempts must be 1...\(ProtocolLimits.maxJobAttempts), got \(attempts)")
         }
     }
 
@@ -182,7 +228,8 @@ struct Submit: AsyncParsableCommand {
             workload: workload,
             pool: pool,
             timeoutMilliseconds: timeout.map { max(1, Int64(($0 * 1000).rounded())) },
-            retries: retries
+            retries: retries,
+            durability: durable ? try Durability(detach: detach, maxAttempts: attempts) : nil
         )
     }
 
@@ -202,11 +249,13 @@ struct Submit: AsyncParsableCommand {
         let wall = started.duration(to: .now)
         if json {
             try printJSON(replies, wall: wall)
+        } else if detach {
+            try Self.printJobIDs(replies)
         } else if count == 1, case .command(let result)? = replies[0].value {
             Self.printCommand(result)
             if result.shellStatus != 0 { throw ExitCode(result.shellStatus) }
         } else if count == 1 {
-            printOne(replies[0])
+            Self.printOutcome(replies[0])
         } else {
             printSummary(replies, wall: wall)
         }
@@ -215,12 +264,34 @@ struct Submit: AsyncParsableCommand {
         }
     }
 
-    private func printOne(_ reply: Reply) {
+    /// A task's (or a durable job's) result on stdout, or its error on stderr; `concctl wait` prints the same.
+    static func printOutcome(_ reply: Reply) {
         if reply.ok {
-            print("\(Format.value(reply.value))  \(Self.placement(reply))")
+            print("\(Format.value(reply.value))  \(placement(reply))")
         } else {
-            printError("concctl: \(reply.error?.message ?? "the task failed") [\(reply.error?.code.rawValue ?? "internal")]")
+            let message = reply.error?.message ?? "the task failed"
+            // A durable job's error says which job, unless its message already does.
+            let job = reply.jobID.map { "job \($0)" }.flatMap { message.contains($0) ? nil : $0 + ": " } ?? ""
+            printError("concctl: \(job)\(message) [\(reply.error?.code.rawValue ?? "internal")]")
             if let traceback = reply.error?.traceback { printError(traceback) }
+        }
+    }
+
+    /// `--detach`: each stored job's id on a line of its own; each refusal on stderr.
+    private static func printJobIDs(_ replies: [Reply]) throws {
+        var unnamed = 0
+        for reply in replies {
+            if !reply.ok {
+                printOutcome(reply)
+            } else if let id = reply.jobID {
+                print(id)
+            } else {
+                unnamed += 1
+            }
+        }
+        if unnamed > 0 {
+            printError("concctl: concd stored \(unnamed) job(s) but did not say their ids (its reply lacks job_id)")
+            throw ExitCode(ExitStatus.protocolError)
         }
     }
 
@@ -234,8 +305,9 @@ struct Submit: AsyncParsableCommand {
         if let signal = result.signal { printError("concctl: the command was killed by signal \(signal)") }
     }
 
-    private static func placement(_ reply: Reply) -> String {
+    static func placement(_ reply: Reply) -> String {
         var parts = ["pool=\(reply.pool?.rawValue ?? "-")", "worker=\(reply.worker ?? "-")"]
+        if let job = reply.jobID { parts.insert("job=\(job)", at: 0) }
         if let pid = reply.workerPID { parts.append("pid=\(pid)") }
         if let wall = reply.wallMicroseconds { parts.append("wall=\(Format.microseconds(wall))") }
         if let attempts = reply.attempts { parts.append("attempts=\(attempts)") }

@@ -180,22 +180,22 @@ _concctl() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    submit|status|top|compare|metrics|ping|bench|resize|reload|shutdown|kill-worker|help)
+    submit|job|wait|cancel|jobs|status|top|compare|metrics|ping|bench|resize|reload|shutdown|kill-worker|help)
         # Offer subcommand argument completions
         "_concctl_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'submit status top compare metrics ping bench resize reload shutdown kill-worker help' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'submit job wait cancel jobs status top compare metrics ping bench resize reload shutdown kill-worker help' -- "${cur}"))
         ;;
     esac
 }
 
 _concctl_submit() {
     repeating_flags=()
-    non_repeating_flags=(--shell --json -h --help)
+    non_repeating_flags=(--shell --durable --detach --json -h --help)
     repeating_options=()
-    non_repeating_options=(--socket --pool --count --timeout --retries --restart-wait)
+    non_repeating_options=(--socket --pool --count --timeout --retries --restart-wait --attempts)
     __concctl_offer_flags_options -1
 
     # Offer option value completions
@@ -217,6 +217,76 @@ _concctl_submit() {
         return
         ;;
     '--restart-wait')
+        return
+        ;;
+    '--attempts')
+        return
+        ;;
+    esac
+}
+
+_concctl_job() {
+    repeating_flags=()
+    non_repeating_flags=(--json -h --help)
+    repeating_options=()
+    non_repeating_options=(--socket)
+    __concctl_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--socket')
+        return
+        ;;
+    esac
+}
+
+_concctl_wait() {
+    repeating_flags=()
+    non_repeating_flags=(--json -h --help)
+    repeating_options=()
+    non_repeating_options=(--socket)
+    __concctl_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--socket')
+        return
+        ;;
+    esac
+}
+
+_concctl_cancel() {
+    repeating_flags=()
+    non_repeating_flags=(--json -h --help)
+    repeating_options=()
+    non_repeating_options=(--socket)
+    __concctl_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--socket')
+        return
+        ;;
+    esac
+}
+
+_concctl_jobs() {
+    repeating_flags=()
+    non_repeating_flags=(--json -h --help)
+    repeating_options=()
+    non_repeating_options=(--socket --state --limit)
+    __concctl_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '--socket')
+        return
+        ;;
+    '--state')
+        __concctl_add_completions -W 'queued'$'\n''running'$'\n''succeeded'$'\n''failed'$'\n''cancelled'
+        return
+        ;;
+    '--limit')
         return
         ;;
     esac

@@ -20,6 +20,7 @@ enum TopView {
             ]
         }
         var lines = [title, ""] + table([header] + rows)
+        if let queue = status.queue { lines.append(QueueView.summary(queue)) }
         lines.append("")
         lines.append("TASKS/S, P50, P99: tasks finished in the last \(RecentWindow.seconds) s (wall time, queueing included)")
         lines.append("DONE: completed since start; socket \(status.socket)")
