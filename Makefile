@@ -24,7 +24,7 @@ SWIFT_BUILD_FLAGS ?= -c release --static-swift-stdlib --scratch-path $(STATIC_SC
 # Where the release binaries are; the demo runs them and `make install` copies them from here.
 BUILDDIR ?= $(STATIC_SCRATCH)/release
 
-.PHONY: all deps build demo test test-e2e bench bench-micro soak profile instructions completions man install uninstall clean
+.PHONY: all deps build demo test test-e2e fleet-bench bench bench-micro soak profile instructions completions man install uninstall clean
 
 all: build
 
@@ -41,13 +41,20 @@ demo: build
 	BIN=$(BUILDDIR) scripts/demo.sh
 
 # Tests run against release builds so that what they show about speed (the CPU loop doing O(n) work)
-# holds for the binaries users run. The end-to-end test under a real systemd runs last; it skips
-# (and passes) where it cannot run, e.g. when not root.
+# holds for the binaries users run. Then the fleet's end-to-end test (three hosts in network
+# namespaces on a private PostgreSQL) and the one under a real systemd; both skip (and pass) where
+# they cannot run, e.g. when not root.
 test: deps
 	$(SWIFT) build -c release --build-tests
 	$(SWIFT) test -c release --skip-build
 	$(MAKE) --no-print-directory build
+	Tests/fleet/fleet-e2e.sh $(abspath $(BUILDDIR))
 	E2E_BUILDDIR=$(abspath $(BUILDDIR)) Tests/e2e/systemd-e2e.sh
+
+# The fleet on a private PostgreSQL on this machine: no-op jobs/s end to end against the database's
+# own floor, and pickup latency on an idle fleet (scripts/fleet-bench.sh; figures in docs/performance.md).
+fleet-bench: build
+	scripts/fleet-bench.sh $(abspath $(BUILDDIR))
 
 # Each hostile client for 60 s against a daemon of its own while a good client checks its answers:
 # memory, answers and p50 ratios, the table in docs/reliability.md (scripts/soak.sh; ~8 minutes).

@@ -134,7 +134,7 @@ let package = Package(
         .testTarget(name: "ConcSystemTests", dependencies: ["ConcSystem"]),
         .testTarget(
             name: "ConcDaemonTests",
-            dependencies: ["ConcDaemon", "ConcWorkerCore", "ConcSystem", "ConcClient", "LoopbackHTTP"]
+            dependencies: ["ConcDaemon", "ConcFleet", "ConcWorkerCore", "ConcSystem", "ConcClient", "LoopbackHTTP"]
         ),
         .testTarget(
             name: "FleetTests",

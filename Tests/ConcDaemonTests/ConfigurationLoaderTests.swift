@@ -1,4 +1,5 @@
 import ConcDaemon
+import ConcFleet
 import ConcProtocol
 import Foundation
 import Logging
@@ -143,6 +144,17 @@ import Testing
         ("exec: {allow: [/no/such/program]}", "exec.allow: /no/such/program does not exist"),
         ("exec: {allow: /bin/sh}", "exec.allow must be a list of programs and folders"),
         ("exec: {output_kib: 0}", "exec.output_kib must be 1...1024, got 0"),
+        // queue.
+        ("queue: {url: mysql://db/concd}", "queue.url: "),
+        ("queue: {url: 'postgres://concd@db/concd?sslmode=maybe'}", "queue.url: "),
+        ("queue: {pools: [process]}", "queue.pools is set but queue.url is not"),
+        ("queue: {url: 'postgres://concd@db/concd', pools: [gpu]}", "queue.pools names 'gpu', which is not a pool of this daemon"),
+        ("queue: {url: 'postgres://concd@db/concd', pools: process}", "queue.pools must be a list of pool names"),
+        ("queue: {url: 'postgres://concd@db/concd', host_name: 'a b'}", "queue.host_name must be 1...64 printable characters"),
+        ("queue: {url: 'postgres://concd@db/concd', lease: 0.5}", "queue.lease must be 1...3600 seconds"),
+        ("queue: {url: 'postgres://concd@db/concd', max_attempts: 0}", "queue.max_attempts must be 1...100, got 0"),
+        ("queue: {url: 'postgres://concd@db/concd', backoff: 10, max_backoff: 5}", "queue.max_backoff (5.0 s) must not be below queue.backoff (10.0 s)"),
+        ("queue: {url: 'postgres://concd@db/concd', claim_batch: 5000}", "queue.claim_batch must be 1...1000, got 5000"),
     ])
     func badValuesAreRefusedWithASentence(yaml: String, expected: String) async throws {
         do {
@@ -151,6 +163,37 @@ import Testing
         } catch let failure as ConfigurationLoader.Failure {
             #expect(failure.description.contains(expected), "\(failure.description)")
         }
+    }
+
+    @Test func theQueueSectionIsReadAndItsPoolsDefaultToEveryPool() async throws {
+        #expect(DaemonConfiguration(socketPath: "/x").queue == nil)
+        let yaml = """
+            pools:
+              crunch: {model: process, workers: 1}
+            queue:
+              url: postgres://concd@localhost:5433/jobs?host=/run/postgresql
+              host_name: worker-a
+              lease: 4
+              max_attempts: 5
+              backoff: 0.5
+              max_backoff: 60
+              retention: 3600
+              poll: 0.5
+              prefetch: 8
+              claim_batch: 64
+            """
+        let configuration = try await withFile(yaml) { try await ConfigurationLoader(filePath: $0).load() }
+        let queue = try #require(configuration.queue)
+        #expect(queue.url.database == "jobs" && queue.url.user == "concd")
+        #expect(queue.hostName == "worker-a")
+        #expect(queue.pools == configuration.pools.map(\.name))
+        #expect(queue.leaseSeconds == 4 && queue.maxAttempts == 5 && queue.backoffSeconds == 0.5 && queue.maxBackoffSeconds == 60)
+        #expect(queue.retentionSeconds == 3600 && queue.pollSeconds == 0.5 && queue.prefetch == 8 && queue.claimBatch == 64)
+        let chosen = try await withFile("pools: {crunch: {model: process}}\nqueue: {url: 'postgres://concd@db/concd', pools: [crunch, process]}") {
+            try await ConfigurationLoader(filePath: $0).load()
+        }
+        #expect(chosen.queue?.pools.map(\.rawValue) == ["crunch", "process"])
+        #expect(chosen.queue?.hostName.isEmpty == false)
     }
 
     @Test func namedPoolsAreReadInTheFilesOrderAfterTheBuiltInOnes() async throws {
