@@ -13,15 +13,14 @@ final class DaemonFleetExecutor: FleetExecutor {
         self.dispatcher = dispatcher
     }
 
-    func freeCapacity(_ pools: [PoolName]) -> [String: Int] {
-        var free: [String: Int] = [:]
+    func load(_ pools: [PoolName]) -> [String: (capacity: Int, used: Int)] {
+        var load: [String: (capacity: Int, used: Int)] = [:]
         for name in pools {
             guard let entry = dispatcher.registry.entry(name) else { continue }
             let snapshot = entry.pool.snapshot()
-            let capacity = max(snapshot.size, snapshot.maximum ?? 0)
-            free[name.rawValue] = max(0, capacity - snapshot.busy - snapshot.queued)
+            load[name.rawValue] = (max(snapshot.size, snapshot.maximum ?? 0), snapshot.busy + snapshot.queued)
         }
-        return free
+        return load
     }
 
     func run(_ job: JobStore.ClaimedJob, done: @escaping @Sendable (FleetRunOutcome) -> Void) {

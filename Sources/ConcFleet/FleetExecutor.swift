@@ -3,8 +3,9 @@ import ConcProtocol
 /// What the fleet needs from the daemon around it: room in the local pools, a way to run a claimed
 /// job there, and a way to stop one. ConcFleet knows no pool; ConcDaemon implements this.
 package protocol FleetExecutor: Sendable {
-    /// How many more jobs each of `pools` could start now (names as the queue stores them).
-    func freeCapacity(_ pools: [PoolName]) -> [String: Int]
+    /// How many jobs each of `pools` can run at once, and how many it holds now (running and
+    /// queued, local submissions included), by the queue's names for them.
+    func load(_ pools: [PoolName]) -> [String: (capacity: Int, used: Int)]
     /// Runs a claimed job's stored submission in the local pool; calls `done` exactly once.
     func run(_ job: JobStore.ClaimedJob, done: @escaping @Sendable (FleetRunOutcome) -> Void)
     /// Stops these jobs' local tasks if they still run (cancelled, or their lease was lost); their

@@ -42,8 +42,9 @@ package struct FleetHostMachine: Sendable {
         case complete([JobStore.Completion])
         /// Extend these leases (one statement).
         case renew([Lease])
-        /// Stop these local tasks if they still run: their attempt is no longer this host's.
-        case abandon([Lease])
+        /// Stop these local tasks if they still run, and drop these finished ones' unsent outcomes:
+        /// their attempts are no longer this host's.
+        case abandon([Lease], dropped: [Lease] = [])
     }
 
     private enum Phase: Sendable, Equatable {
@@ -80,7 +81,7 @@ package struct FleetHostMachine: Sendable {
     private var pending: [Lease] = []
     private var claimInFlight = false
     /// Sent with the claim in flight, to know whether the queue may hold more.
-    private var claimAsked = 0
+    private var claimAsked: [String: Int] = [:]
     private var claimSentAt = 0.0
     /// The queue may hold jobs for this host: set by notifications and polls, cleared by a claim
     /// that came back short.
@@ -108,10 +109,16 @@ package struct FleetHostMachine: Sendable {
     package var held: Int { entries.count }
     /// Jobs running in local pools.
     package var running: Int { entries.values.count { $0.phase == .running } }
+    /// Jobs running in each local pool, by this machine's count (a pool's own count may lag).
+    package var runningByPool: [String: Int] {
+        var counts: [String: Int] = [:]
+        for entry in entries.values where entry.phase == .running { counts[entry.pool, default: 0] += 1 }
+        return counts
+    }
     /// Whether nothing is held and nothing is in flight: a stopping host may go.
     package var isIdle: Bool { entries.isEmpty && !claimInFlight && completing == nil }
-    /// Whether the queue may hold work for this host.
-    package var wantsWork: Bool { wanted && !stopping }
+    /// Whether a claim could go out now if there were room (so the caller need not measure the room).
+    package var mayClaim: Bool { wanted && !stopping && !claimInFlight }
 
     // MARK: Claiming
 
@@ -129,20 +136,26 @@ package struct FleetHostMachine: Sendable {
         }
         guard !demand.isEmpty else { return nil }
         claimInFlight = true
-        claimAsked = demand.reduce(0) { $0 + $1.count }
+        claimAsked = Dictionary(demand.map { ($0.pool, $0.count) }, uniquingKeysWith: +)
         claimSentAt = now
         return .claim(demand)
     }
 
     /// The claim in flight came back with `jobs`.
-    package mutating func claimSucceeded(_ jobs: [JobStore.ClaimedJob]) -> [Action] {
+    /// A claim that came back later than half the lease is given back at once (the attempt not
+    /// counted): the lease it holds may lapse before this host could renew it.
+    package mutating func claimSucceeded(_ jobs: [JobStore.ClaimedJob], now: Double) -> [Action] {
         precondition(claimInFlight, "a claim result without a claim in flight")
         claimInFlight = false
-        if jobs.count < claimAsked { wanted = false }
+        // The queue may hold more for a pool whose claim came back full; a pool that came back short
+        // is drained for now (a notification or a poll says when it is not).
+        var got: [String: Int] = [:]
+        for job in jobs { got[job.pool, default: 0] += 1 }
+        if !claimAsked.contains(where: { got[$0.key, default: 0] >= $0.value }) { wanted = false }
         claimed += jobs.count
         guard !jobs.isEmpty else { return [] }
-        if stopping {
-            // Claimed while stopping: given back at once, the attempt not counted.
+        if stopping || now - claimSentAt > leaseSeconds / 2 {
+            // Claimed while stopping, or too late to be sure of the lease: given back at once.
             for job in jobs {
                 let release = JobStore.Completion(id: job.id, attempt: job.attempt, outcome: .release, reply: nil, error: nil)
                 let lease = Lease(id: job.id, attempt: job.attempt)
@@ -277,16 +290,19 @@ package struct FleetHostMachine: Sendable {
     private mutating func abandon(_ leases: [Lease]) -> Action? {
         guard !leases.isEmpty else { return nil }
         var stopped: [Lease] = []
+        var dropped: [Lease] = []
         for lease in leases.sorted(by: { ($0.id, $0.attempt) < ($1.id, $1.attempt) }) {
             guard let entry = entries.removeValue(forKey: lease) else { continue }
             abandoned += 1
             switch entry.phase {
             case .running: stopped.append(lease)
-            case .reported: pending.removeAll { $0 == lease }
+            case .reported:
+                pending.removeAll { $0 == lease }
+                dropped.append(lease)
             case .completing: preconditionFailure("\(lease) abandoned while its completion is in flight")
             }
         }
-        return stopped.isEmpty ? nil : .abandon(stopped)
+        return stopped.isEmpty && dropped.isEmpty ? nil : .abandon(stopped, dropped: dropped)
     }
 
     // MARK: Stopping

@@ -128,7 +128,7 @@ package final class FleetService: Service, Sendable {
                 let problem = FleetError.from(error, doing: "preparing the queue's schema")
                 lost(problem, event: "queue_unavailable")
                 try? await Task.sleep(for: .milliseconds(Int(delay * 1000)))
-                delay = min(delay * 2, 30)
+                delay = min(delay * 2, 5)
             }
         }
     }
@@ -186,7 +186,7 @@ package final class FleetService: Service, Sendable {
                 lost(FleetError.from(error, doing: "listening for the queue's notifications"), event: "queue_unavailable")
             }
             try? await Task.sleep(for: .milliseconds(Int(delay * 1000)))
-            delay = min(delay * 2, 30)
+            delay = min(delay * 2, 5)
         }
     }
 
@@ -222,15 +222,24 @@ package final class FleetService: Service, Sendable {
     /// Jobs may be waiting: claim what the local pools have room for.
     private func poll() {
         guard health.withLock({ $0.schemaReady }) else { return }
-        let free = executor.freeCapacity(settings.pools).mapValues { $0 + settings.prefetch }
-        perform(machine.withLock { $0.jobsMayWait(free: free, now: uptime) })
+        let load = executor.load(settings.pools)
+        perform(machine.withLock { $0.jobsMayWait(free: free(load, running: $0.runningByPool), now: uptime) })
     }
 
     /// Room may have opened: claim again if the queue may still hold work.
     private func claimIfRoom() {
-        guard machine.withLock({ $0.wantsWork }) else { return }
-        let free = executor.freeCapacity(settings.pools).mapValues { $0 + settings.prefetch }
-        perform(machine.withLock { $0.claimIfRoom(free: free, now: uptime) })
+        guard machine.withLock({ $0.mayClaim }) else { return }
+        let load = executor.load(settings.pools)
+        perform(machine.withLock { $0.claimIfRoom(free: free(load, running: $0.runningByPool), now: uptime) })
+    }
+
+    /// Each pool's room: its capacity less what it holds, or less the jobs this host gave it (a pool
+    /// may count a job handed to it only once a worker takes it), plus the prefetch.
+    private func free(_ load: [String: (capacity: Int, used: Int)], running: [String: Int]) -> [String: Int] {
+        load.reduce(into: [:]) { free, item in
+            let used = max(item.value.used, running[item.key, default: 0])
+            free[item.key] = max(0, item.value.capacity + settings.prefetch - used)
+        }
     }
 
     private func perform(_ action: FleetHostMachine.Action?) {
@@ -249,7 +258,8 @@ package final class FleetService: Service, Sendable {
                         $0.claimSeconds += uptime - started
                     }
                     reachable()
-                    for next in machine.withLock({ $0.claimSucceeded(jobs) }) { perform(next) }
+                    let received = uptime
+                    for next in machine.withLock({ $0.claimSucceeded(jobs, now: received) }) { perform(next) }
                     claimIfRoom()
                 } catch {
                     machine.withLock { $0.claimFailed() }
@@ -290,12 +300,15 @@ package final class FleetService: Service, Sendable {
                     lost(FleetError.from(error, doing: "renewing leases"), event: "queue_unavailable")
                 }
             }
-        case .abandon(let leases):
+        case .abandon(let leases, let dropped):
             logger.warning(
-                "stopping local tasks whose attempts are no longer this host's (cancelled, or the lease lapsed)",
-                metadata: ["event": "jobs_abandoned", "jobs": "\(leases.map { "\($0.id)#\($0.attempt)" })"]
+                "dropping jobs whose attempts are no longer this host's (cancelled, or the lease lapsed): the running ones' outcomes and the finished ones' unsent outcomes",
+                metadata: [
+                    "event": "jobs_abandoned", "jobs": "\(leases.map { "\($0.id)#\($0.attempt)" })",
+                    "dropped": "\(dropped.map { "\($0.id)#\($0.attempt)" })",
+                ]
             )
-            executor.abandon(leases)
+            if !leases.isEmpty { executor.abandon(leases) }
         }
     }
 
@@ -334,8 +347,8 @@ package final class FleetService: Service, Sendable {
     private func renewAndReport() async {
         guard health.withLock({ $0.schemaReady }) else { return }
         perform(machine.withLock { $0.renewDue(now: uptime) })
-        let free = executor.freeCapacity(settings.pools).values.reduce(0, +)
-        let running = machine.withLock { $0.running }
+        let (running, byPool) = machine.withLock { ($0.running, $0.runningByPool) }
+        let free = free(executor.load(settings.pools), running: byPool).values.reduce(0, +)
         do {
             try await store.heartbeat(host: settings.hostName, started: startDate, pools: poolNames, free: free, running: running)
             let (jobs, hosts) = try await store.overview()

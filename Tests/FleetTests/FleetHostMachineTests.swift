@@ -21,11 +21,11 @@ struct FleetHostMachineTests {
         ]))
         // A second wake while the claim is in flight waits for it.
         #expect(machine.jobsMayWait(free: ["process": 5], now: 0) == nil)
-        #expect(machine.claimSucceeded([Self.job(1), Self.job(2), Self.job(3)]) == [.run([Self.job(1), Self.job(2), Self.job(3)])])
+        #expect(machine.claimSucceeded([Self.job(1), Self.job(2), Self.job(3)], now: 0) == [.run([Self.job(1), Self.job(2), Self.job(3)])])
         #expect(machine.running == 3)
         // A full claim means more may wait: room that opens is claimed.
         #expect(machine.claimIfRoom(free: ["process": 1], now: 1) == .claim([.init(pool: "process", count: 1)]))
-        #expect(machine.claimSucceeded([]) == [])
+        #expect(machine.claimSucceeded([], now: 0) == [])
         // A short claim means the queue is drained for us: no claim until a notification.
         #expect(machine.claimIfRoom(free: ["process": 1], now: 1) == nil)
         #expect(machine.jobsMayWait(free: ["process": 0], now: 1) == nil)
@@ -35,7 +35,7 @@ struct FleetHostMachineTests {
     func completionBatches() {
         var machine = Machine(claimBatch: 10, completionBatch: 2, leaseSeconds: 10)
         _ = machine.jobsMayWait(free: ["process": 4], now: 0)
-        _ = machine.claimSucceeded((1...4).map { Self.job($0) })
+        _ = machine.claimSucceeded((1...4).map { Self.job($0) }, now: 0)
         #expect(machine.finished(Self.ok(1)) == .complete([Self.ok(1)]))
         #expect(machine.finished(Self.ok(2)) == nil)
         #expect(machine.finished(Self.ok(3)) == nil)
@@ -53,7 +53,7 @@ struct FleetHostMachineTests {
     func lapsedLease() {
         var machine = Machine(claimBatch: 10, leaseSeconds: 3)
         _ = machine.jobsMayWait(free: ["process": 2], now: 0)
-        _ = machine.claimSucceeded([Self.job(1), Self.job(2)])
+        _ = machine.claimSucceeded([Self.job(1), Self.job(2)], now: 0)
         #expect(machine.renewDue(now: 1) == .renew([.init(id: 1, attempt: 1), .init(id: 2, attempt: 1)]))
         machine.renewFailed()
         #expect(machine.tick(now: 2.9) == nil)
@@ -66,7 +66,7 @@ struct FleetHostMachineTests {
     func renewal() {
         var machine = Machine(claimBatch: 10, leaseSeconds: 3)
         _ = machine.jobsMayWait(free: ["process": 2], now: 0)
-        _ = machine.claimSucceeded([Self.job(1), Self.job(2)])
+        _ = machine.claimSucceeded([Self.job(1), Self.job(2)], now: 0)
         _ = machine.renewDue(now: 2)
         #expect(machine.renewSucceeded(held: [1]) == .abandon([.init(id: 2, attempt: 1)]))
         #expect(machine.tick(now: 4.9) == nil)
@@ -77,7 +77,7 @@ struct FleetHostMachineTests {
     func cancel() {
         var machine = Machine(claimBatch: 10, leaseSeconds: 10)
         _ = machine.jobsMayWait(free: ["process": 2], now: 0)
-        _ = machine.claimSucceeded([Self.job(1), Self.job(2)])
+        _ = machine.claimSucceeded([Self.job(1), Self.job(2)], now: 0)
         #expect(machine.finished(Self.ok(1)) == .complete([Self.ok(1)]))
         #expect(machine.cancelled(1) == nil)
         #expect(machine.cancelled(2) == .abandon([.init(id: 2, attempt: 1)]))
@@ -90,7 +90,7 @@ struct FleetHostMachineTests {
         _ = machine.jobsMayWait(free: ["process": 2], now: 0)
         machine.stop()
         let release = JobStore.Completion(id: 1, attempt: 1, outcome: .release, reply: nil, error: nil)
-        #expect(machine.claimSucceeded([Self.job(1)]) == [.complete([release])])
+        #expect(machine.claimSucceeded([Self.job(1)], now: 0) == [.complete([release])])
         #expect(machine.jobsMayWait(free: ["process": 2], now: 0) == nil)
         _ = machine.completionSucceeded(recorded: [1])
         #expect(machine.isIdle)
@@ -116,9 +116,14 @@ struct FleetHostMachineTests {
             var recorded: Set<Int64> = []
             for completion in batch {
                 guard case .running(let attempt, _) = jobs[completion.id], attempt == completion.attempt else { continue }
+                recorded.insert(completion.id)
+                if completion.outcome == .release {
+                    jobs[completion.id] = .queued
+                    attempts[completion.id, default: 1] -= 1
+                    continue
+                }
                 jobs[completion.id] = .done(attempt: attempt)
                 successes[completion.id, default: 0] += 1
-                recorded.insert(completion.id)
             }
             return recorded
         }
@@ -173,7 +178,7 @@ struct FleetHostMachineTests {
             case .renew(let leases):
                 #expect(renewal == nil, "two renewals in flight")
                 renewal = leases
-            case .abandon(let leases):
+            case .abandon(let leases, _):
                 for lease in leases {
                     abandoned.insert(lease)
                     runningHere.removeAll { $0.id == lease.id && $0.attempt == lease.attempt }
@@ -191,7 +196,7 @@ struct FleetHostMachineTests {
                     claim = nil
                     if databaseUp {
                         let jobs = queue.claim(demand.reduce(0) { $0 + $1.count }, now: now, lease: lease)
-                        for action in machine.claimSucceeded(jobs) { carry(action) }
+                        for action in machine.claimSucceeded(jobs, now: now) { carry(action) }
                     } else {
                         machine.claimFailed()
                     }
@@ -236,7 +241,7 @@ struct FleetHostMachineTests {
         for _ in 0..<2000 {
             if let demand = claim {
                 claim = nil
-                for action in machine.claimSucceeded(queue.claim(demand.reduce(0) { $0 + $1.count }, now: now, lease: lease)) {
+                for action in machine.claimSucceeded(queue.claim(demand.reduce(0) { $0 + $1.count }, now: now, lease: lease), now: now) {
                     carry(action)
                 }
             }
