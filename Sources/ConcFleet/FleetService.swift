@@ -110,7 +110,7 @@ package final class FleetService: Service, Sendable {
                 // The pool would hold a query back for a minute while it cannot connect; one
                 // connection of its own says at once why the database cannot be used.
                 _ = try await settings.url.check(logger: logger)
-                let version = try await FleetSchema.migrate(client, logger: logger)
+                let found = try await FleetSchema.migrate(client, logger: logger)
                 health.withLock {
                     $0.schemaReady = true
                     $0.connected = true
@@ -119,7 +119,7 @@ package final class FleetService: Service, Sendable {
                 logger.info(
                     "fleet queue ready",
                     metadata: [
-                        "event": "queue_ready", "database": "\(settings.url)", "schema": "\(version)",
+                        "event": "queue_ready", "database": "\(settings.url)", "schema": "\(FleetSchema.latest)", "schema_found": "\(found)",
                         "host": "\(settings.hostName)", "pools": "\(poolNames.joined(separator: ","))",
                     ]
                 )
