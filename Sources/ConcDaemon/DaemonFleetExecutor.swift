@@ -8,6 +8,8 @@ final class DaemonFleetExecutor: FleetExecutor {
     private let dispatcher: Dispatcher
     /// Jobs running here whose outcome nobody wants any more (cancelled, lease lost).
     private let abandoned = Mutex<Set<FleetHostMachine.Lease>>([])
+    /// The jobs running here: each one's tag (to stop it) and pool.
+    private let running = Mutex<(next: UInt64, byLease: [FleetHostMachine.Lease: (tag: UInt64, pool: PoolName)])>((1, [:]))
 
     init(dispatcher: Dispatcher) {
         self.dispatcher = dispatcher
@@ -34,8 +36,15 @@ final class DaemonFleetExecutor: FleetExecutor {
             return done(Self.failed(WireError(.badRequest, "job \(job.id)'s stored request is \(request.operation.name), not a submission"), final: true))
         }
         submission.durability = nil
-        dispatcher.handle(Request(id: nil, operation: .submit(submission)), peer: nil) { reply in
-            if self.abandoned.withLock({ $0.remove(FleetHostMachine.Lease(id: job.id, attempt: job.attempt)) }) != nil { return }
+        let lease = FleetHostMachine.Lease(id: job.id, attempt: job.attempt)
+        let tag = running.withLock { running in
+            defer { running.next += 1 }
+            running.byLease[lease] = (running.next, submission.resolvedPool)
+            return running.next
+        }
+        dispatcher.run(submission, tag: tag) { reply in
+            self.running.withLock { _ = $0.byLease.removeValue(forKey: lease) }
+            if self.abandoned.withLock({ $0.remove(lease) }) != nil { return }
             let text = String(decoding: ReplyCodec.encode(reply), as: UTF8.self)
             guard let error = reply.error, !reply.ok else { return done(.succeeded(reply: text)) }
             switch error.code {
@@ -46,9 +55,13 @@ final class DaemonFleetExecutor: FleetExecutor {
     }
 
     func abandon(_ jobs: [FleetHostMachine.Lease]) {
-        // The fleet drops their outcomes itself; this keeps them from being encoded at all. The task
-        // runs to its end in its pool (a durable job should be idempotent: docs/fleet.md).
+        // The fleet drops their outcomes itself; this keeps them from being encoded at all.
         abandoned.withLock { $0.formUnion(jobs) }
+        for lease in jobs {
+            guard let (tag, pool) = running.withLock({ $0.byLease[lease] }) else { continue }
+            // A process pool stops the worker that runs it; threads and async tasks run to their end.
+            _ = dispatcher.registry.entry(pool)?.pool.stop(tag: tag)
+        }
     }
 
     private static func failed(_ error: WireError, final: Bool) -> FleetRunOutcome {

@@ -97,7 +97,15 @@ package final class Dispatcher: Sendable {
         return WireError(.unsupportedPool, "this daemon runs no pool named '\(name)'; its pools: \(names)")
     }
 
-    private func submit(_ submission: Submission, id: UInt64?, peer: PeerCredentials?, reply: @escaping @Sendable (Reply) -> Void) {
+    /// Runs a fleet job's submission like any other, its job tagged so that ``Pool/stop(tag:)`` can
+    /// stop it; answers through `reply` exactly once.
+    package func run(_ submission: Submission, tag: UInt64, reply: @escaping @Sendable (Reply) -> Void) {
+        submit(submission, id: nil, peer: nil, tag: tag, reply: reply)
+    }
+
+    private func submit(
+        _ submission: Submission, id: UInt64?, peer: PeerCredentials?, tag: UInt64? = nil, reply: @escaping @Sendable (Reply) -> Void
+    ) {
         let kind = submission.resolvedPool
         guard let entry = registry.entry(kind) else {
             reply(.failure(id: id, noSuchPool(kind)))
@@ -145,7 +153,8 @@ package final class Dispatcher: Sendable {
             }
         }
         let attempt = Attempt(
-            id: id, submission: submission, pool: pool, counters: counters, received: .now(), command: command, reply: reply
+            id: id, submission: submission, pool: pool, counters: counters, received: .now(), command: command, tag: tag,
+            reply: reply
         )
         do {
             try pool.submit(job(for: attempt, number: 1, deaths: []))
@@ -163,6 +172,7 @@ package final class Dispatcher: Sendable {
         var counters: PoolCounters
         var received: NIODeadline
         var command: PreparedCommand?
+        var tag: UInt64?
         var reply: @Sendable (Reply) -> Void
     }
 
@@ -196,6 +206,7 @@ package final class Dispatcher: Sendable {
             workload: workload,
             deadline: timeout.map { attempt.received + .milliseconds($0) },
             command: attempt.command,
+            tag: attempt.tag,
             complete: { [self] outcome in
                 if case .failure(let error) = outcome.result, error.code == .workerDied,
                     retry(attempt, after: number, deaths: deaths + [error.message])

@@ -55,6 +55,27 @@ import ConcDaemon
         #expect(world.ledger.answers(second) == 1)
     }
 
+    @Test func aStoppedFleetJobIsAnsweredCancelledQueuedOrRunningAndItsWorkerIsReplaced() throws {
+        var world = World(seed: 7, size: 1)
+        try world.warmEveryWorker()
+        let running = try world.submit(.long)
+        let queued = try world.submit(.long)
+        let worker = world.onlyWorker
+        #expect(try world.stop(tag: queued))
+        #expect(world.ledger.error(queued) == .cancelled)
+        #expect(world.machine.snapshot().queued == 0)
+        #expect(try world.stop(tag: running))
+        #expect(world.ledger.error(running) == .cancelled)
+        #expect(try !world.stop(tag: running), "answered once: a second stop finds nothing")
+        try world.reapAll()
+        try world.warmEveryWorker()
+        #expect(world.onlyWorker != worker, "the worker that ran it was stopped and replaced")
+        let next = try world.submit(.short)
+        try world.answerHead(of: world.onlyWorker)
+        #expect(world.ledger.answers(next) == 1)
+        #expect(world.ledger.answers(running) == 1 && world.ledger.answers(queued) == 1)
+    }
+
     @Test func aWorkerTheKernelStoppedAtItsMemoryLimitAnswersOutOfMemoryAndIsReplaced() throws {
         var world = World(seed: 5, size: 1)
         try world.warmEveryWorker()
@@ -326,7 +347,7 @@ struct World {
         let id = nextJob
         let workload = task.workload(id: id)
         let ledger = ledger
-        let job = Job(workload: workload, deadline: timeoutMilliseconds.map { now + .milliseconds($0) }) { outcome in
+        let job = Job(workload: workload, deadline: timeoutMilliseconds.map { now + .milliseconds($0) }, tag: UInt64(id)) { outcome in
             ledger.record(id, outcome)
         }
         var actions = TestMachine.Actions()
@@ -338,6 +359,15 @@ struct World {
         accepted.insert(id)
         try apply(actions)
         return id
+    }
+
+    /// Stops the job submitted as `id` (its tag); returns whether the machine found it.
+    @discardableResult
+    mutating func stop(tag id: Int) throws -> Bool {
+        var actions = TestMachine.Actions()
+        let found = machine.stop(tag: UInt64(id), now: now, actions: &actions)
+        try apply(actions)
+        return found
     }
 
     mutating func completeSpawns() throws {
@@ -556,6 +586,9 @@ struct World {
             }
         case 97:
             resize(to: 1 + Int(rng.next(below: 4)))
+        case 98:
+            // A fleet job's attempt taken away: any accepted job, answered or not.
+            if let id = accepted.sorted().randomElement(using: &rng) { try stop(tag: id) }
         default:
             // An exit check of a random worker: it only ever reports, never decides.
             if let live = alive.sorted(by: { $0.key < $1.key }).randomElement(using: &rng) {

@@ -13,12 +13,15 @@ package struct Job: Sendable {
     package var complete: @Sendable (TaskOutcome) -> Void
     /// For `exec`: the program the exec policy let through (its resolved path, its output bound).
     package var command: PreparedCommand?
+    /// Tells a fleet job's run from every other job, so that ``Pool/stop(tag:)`` can stop it.
+    package var tag: UInt64?
 
     /// Creates a job.
     package init(
-        workload: Workload, deadline: NIODeadline?, command: PreparedCommand? = nil,
+        workload: Workload, deadline: NIODeadline?, command: PreparedCommand? = nil, tag: UInt64? = nil,
         complete: @escaping @Sendable (TaskOutcome) -> Void
     ) {
+        self.tag = tag
         self.workload = workload
         self.deadline = deadline
         self.command = command

@@ -45,9 +45,16 @@ package protocol Pool: AnyObject, Sendable {
     /// Why a call of `function` cannot run here (a function the program said it does not have), or
     /// nil when it may be sent.
     func refusal(forFunction function: String) -> WireError?
+
+    /// Stops the job tagged `tag` if it waits or runs here, answering it `cancelled`; returns
+    /// whether it was found. Only process pools can stop a running task (by stopping its worker).
+    func stop(tag: UInt64) -> Bool
 }
 
 extension Pool {
+    /// Threads and tasks cannot be stopped from outside: their jobs run to their end.
+    package func stop(tag: UInt64) -> Bool { false }
+
     /// Pools whose workers are not processes have no pid to kill.
     package func kill(workerPID pid: Int32) -> Result<String, WireError> {
         .failure(WireError(.unsupportedPool, "the \(name) pool is a \(model) pool, whose workers are not processes"))

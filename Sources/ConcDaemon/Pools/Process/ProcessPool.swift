@@ -221,6 +221,12 @@ package final class ProcessPool: Pool {
         state.withLock { $0.setRecycling(policy) }
     }
 
+    package func stop(tag: UInt64) -> Bool {
+        let (found, actions) = decide { machine, actions in machine.stop(tag: tag, now: .now(), actions: &actions) }
+        perform(actions)
+        return found
+    }
+
     /// SIGKILLs the worker with this pid (`concctl kill-worker`); the pool replaces it, and the
     /// task it ran fails as `worker_died` (or runs again, if it asked for retries).
     package func kill(workerPID pid: Int32) -> Result<String, WireError> {

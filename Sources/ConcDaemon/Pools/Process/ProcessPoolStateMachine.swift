@@ -411,6 +411,27 @@ package struct ProcessPoolStateMachine<Connection: Sendable>: Sendable {
         stop(index, worker, .timedOut, terminate: true, actions: &actions)
     }
 
+    /// Stops the job tagged `tag` (a durable job whose attempt is no longer this host's): waiting in
+    /// the queue, it is taken out; running, its worker is stopped and replaced. Either way it is
+    /// answered `cancelled` at once. A job already sent behind another (prefetched) runs on.
+    /// Returns whether it was found.
+    package mutating func stop(tag: UInt64, now: NIODeadline, actions: inout Actions) -> Bool {
+        let error = WireError(.cancelled, "stopped: its durable job was cancelled, or its lease passed to another host")
+        if let position = queue.firstIndex(where: { $0.tag == tag }) {
+            let job = queue.remove(at: position)
+            actions.completions.append((job, TaskOutcome(result: .failure(error), worker: configuration.name, workerPID: nil)))
+            return true
+        }
+        for (index, slot) in slots.enumerated() {
+            guard let slot, case .busy(let worker, let busy) = slot.phase, busy.running.job.tag == tag else { continue }
+            actions.completions.append((busy.running.job, outcome(.failure(error), index, worker)))
+            if let next = busy.next { requeue(next.job, now: now, actions: &actions) }
+            stop(index, worker, .recycled("its task's durable job was cancelled or moved to another host"), terminate: true, actions: &actions)
+            return true
+        }
+        return false
+    }
+
     /// The send of task `sequence` to worker `worker` failed: the worker's end is gone. A task that
     /// could not be sent never started, so it goes back to the head of the queue.
     package mutating func sendFailed(
