@@ -321,7 +321,7 @@ cut_round() {
         FROM concd_jobs WHERE $in_c"
     h3_settled() {
         events=$(tail -n +"$((log_from + 1))" "$work/host-3.log" | grep -E 'event=(completion_fenced|jobs_abandoned)' |
-            sed -E 's/^.*(event=[a-z_]+).*jobs=\[([^]]*)\].*$/\1 \2/; s/#[0-9]+//g' | tr -d ',"')
+            sed -E 's/^[^ ]+ [^ ]+ [^ ]+ (dropped=\[([^]]*)\] )?(event=[a-z_]+) .*jobs=\[([^]]*)\].*$/\3 \4 \2/; s/#[0-9]+//g' | tr -d ',"')
         q3_after=$(q3)
         read -r c0 d0 f0 h0 <<<"$q3_before"
         read -r c1 d1 f1 h1 <<<"$q3_after"
