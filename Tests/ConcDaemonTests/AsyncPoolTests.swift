@@ -26,6 +26,26 @@ import ConcDaemon
         await pool.shutdown()
     }
 
+    @Test func aTaggedJobIsStoppedByItsTagAndOthersRunOn() async throws {
+        let pool = makePool()
+        let (outcomes, continuation) = AsyncStream.makeStream(of: (String, TaskOutcome).self)
+        for (name, tag) in [("stopped", UInt64(7)), ("other", UInt64(8))] {
+            try pool.submit(Job(workload: .sleep(milliseconds: 3000), deadline: nil, tag: tag) { continuation.yield((name, $0)) })
+        }
+        try await Task.sleep(for: .milliseconds(50))
+        let started = ContinuousClock.now
+        #expect(pool.stop(tag: 7))
+        #expect(!pool.stop(tag: 7), "a stopped job is stopped once")
+        #expect(!pool.stop(tag: 99))
+        var iterator = outcomes.makeAsyncIterator()
+        let first = try #require(await iterator.next())
+        #expect(first.0 == "stopped")
+        #expect(first.1.result.error != nil, "a cancelled sleep does not succeed")
+        #expect(ContinuousClock.now - started < .seconds(1))
+        #expect(pool.snapshot().busy == 1, "the other job still runs")
+        await pool.shutdown()
+    }
+
     @Test func aThousandGETsWaitTogether() async throws {
         let pool = makePool()
         try await withLoopbackServer { server in

@@ -32,6 +32,10 @@ package final class AsyncPool: Pool {
         var inFlight = 0
         var accepting = true
         var drained: [CheckedContinuation<Void, Never>] = []
+        /// The tasks of tagged jobs (fleet jobs), so that ``stop(tag:)`` can cancel them.
+        var tagged: [UInt64: Task<Void, Never>] = [:]
+        /// Tagged jobs that finished before their task was filed.
+        var taggedDone: Set<UInt64> = []
     }
 
     /// Creates a pool that runs up to `limit` tasks at once, with GETs on `eventLoopGroup`.
@@ -81,11 +85,29 @@ package final class AsyncPool: Pool {
             finished()
             return
         }
-        Task {
+        let task = Task {
             let result = await run(job)
+            if let tag = job.tag {
+                state.withLock { state in
+                    if state.tagged.removeValue(forKey: tag) == nil { state.taggedDone.insert(tag) }
+                }
+            }
             job.complete(TaskOutcome(result: result, worker: name.rawValue, workerPID: nil))
             finished()
         }
+        if let tag = job.tag {
+            state.withLock { state in
+                if state.taggedDone.remove(tag) == nil { state.tagged[tag] = task }
+            }
+        }
+    }
+
+    /// Cancels the task of the job tagged `tag`: a sleep or a GET ends at once, answered as cancelled
+    /// at its deadline would be.
+    package func stop(tag: UInt64) -> Bool {
+        guard let task = state.withLock({ $0.tagged.removeValue(forKey: tag) }) else { return false }
+        task.cancel()
+        return true
     }
 
     private func finished() {
