@@ -139,7 +139,7 @@ let package = Package(
         .testTarget(
             name: "FleetTests",
             dependencies: [
-                "ConcFleet", "ConcProtocol",
+                "ConcFleet", "ConcProtocol", "ConcSystem",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]

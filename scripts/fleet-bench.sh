@@ -22,6 +22,8 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
 client=$root/Tests/fleet/fleet_client.py
+# shellcheck source=../Tests/fleet/proc-lib.sh
+source "$root/Tests/fleet/proc-lib.sh"
 pgbin=/usr/lib/postgresql/15/bin
 script_start=$SECONDS
 
@@ -51,14 +53,6 @@ work=$(mktemp -d /tmp/cfb.XXXXXX)
 chmod 755 "$work"
 daemon_pids=()
 
-alive() { [ -e "/proc/$1" ] && ! grep -q '^State:.Z' "/proc/$1/status" 2>/dev/null; }
-stop_pid() {
-    local pid=$1 waited=0
-    alive "$pid" || return 0
-    kill -TERM "$pid" 2>/dev/null || return 0
-    while alive "$pid" && [ $waited -lt 50 ]; do sleep 0.1; waited=$((waited + 1)); done
-    if alive "$pid"; then kill -KILL "$pid" 2>/dev/null; sleep 0.2; fi
-}
 stop_daemons() {
     local pid
     for pid in "${daemon_pids[@]}"; do stop_pid "$pid"; done
@@ -82,14 +76,6 @@ cp "$bin_src/concd" "$bin_src/concd-worker" "$work/bin/"
 
 psql_c() { "$root/scripts/pg-cluster.sh" psql "$work/pg" -v ON_ERROR_STOP=1 -Atq "$@"; }
 db_now() { psql_c -c "SELECT extract(epoch FROM clock_timestamp())"; }
-wait_for() {
-    local deadline=$((SECONDS + $1)); shift
-    until "$@" >/dev/null 2>&1; do
-        [ $SECONDS -lt $deadline ] || return 1
-        sleep 0.1
-    done
-}
-
 # start_daemons N POOLS BATCH PREFETCH POLL: concd bench-1..N with sockets $work/dI.sock.
 start_daemons() {
     local n=$1 pools=$2 batch=$3 prefetch=$4 poll=$5 i pools_line=''

@@ -6,8 +6,6 @@ import Synchronization
 /// submission, so that they are counted, limited and reported with the rest.
 final class DaemonFleetExecutor: FleetExecutor {
     private let dispatcher: Dispatcher
-    /// Jobs running here whose outcome nobody wants any more (cancelled, lease lost).
-    private let abandoned = Mutex<Set<FleetHostMachine.Lease>>([])
     /// The jobs running here: each one's tag (to stop it) and pool.
     private let running = Mutex<(next: UInt64, byLease: [FleetHostMachine.Lease: (tag: UInt64, pool: PoolName)])>((1, [:]))
 
@@ -44,7 +42,6 @@ final class DaemonFleetExecutor: FleetExecutor {
         }
         dispatcher.run(submission, tag: tag) { reply in
             self.running.withLock { _ = $0.byLease.removeValue(forKey: lease) }
-            if self.abandoned.withLock({ $0.remove(lease) }) != nil { return }
             let text = String(decoding: ReplyCodec.encode(reply), as: UTF8.self)
             guard let error = reply.error, !reply.ok else { return done(.succeeded(reply: text)) }
             switch error.code {
@@ -55,11 +52,10 @@ final class DaemonFleetExecutor: FleetExecutor {
     }
 
     func abandon(_ jobs: [FleetHostMachine.Lease]) {
-        // The fleet drops their outcomes itself; this keeps them from being encoded at all.
-        abandoned.withLock { $0.formUnion(jobs) }
+        // The fleet drops their outcomes itself (FleetHostMachine.finished); this stops the tasks
+        // where the pool can: a process pool's worker, an async task. A thread runs to its end.
         for lease in jobs {
             guard let (tag, pool) = running.withLock({ $0.byLease[lease] }) else { continue }
-            // A process pool stops the worker that runs it; threads and async tasks run to their end.
             _ = dispatcher.registry.entry(pool)?.pool.stop(tag: tag)
         }
     }

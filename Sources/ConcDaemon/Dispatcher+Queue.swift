@@ -10,7 +10,7 @@ extension Dispatcher {
         fleet.withLock { $0 = queue }
     }
 
-    func queueOperation(_ request: Request, peer: PeerCredentials?, reply: @escaping @Sendable (Reply) -> Void) {
+    func queueOperation(_ request: Request, reply: @escaping @Sendable (Reply) -> Void) {
         guard let queue = fleet.withLock({ $0 }) else {
             reply(.failure(id: request.id, WireError(
                 .noQueue, "this concd has no queue: durable jobs need a queue: section (queue.url) in concd.yaml"
@@ -77,18 +77,8 @@ extension Dispatcher {
         guard let durability = submission.durability else { preconditionFailure("a durable submission without durability") }
         let pool = submission.resolvedPool
         // A pool this host has is checked here; one it lacks may exist on other hosts of the fleet.
-        if let entry = registry.entry(pool) {
-            if let refusal = submission.workload.kind.refusal(onPool: pool, model: entry.model) {
-                return reply(.failure(id: id, refusal))
-            }
-            if entry.pool.runsProgram != (submission.workload.kind == .call) {
-                return reply(.failure(id: id, WireError(
-                    .unsupportedPool, "the \(pool) pool does not take \(submission.workload.kind) tasks"
-                )))
-            }
-            if case .call(let function, _) = submission.workload, let refusal = entry.pool.refusal(forFunction: function) {
-                return reply(.failure(id: id, refusal))
-            }
+        if let entry = registry.entry(pool), let refusal = refusal(of: submission, on: entry, id: id) {
+            return reply(refusal)
         }
         var stored = submission
         stored.durability = nil

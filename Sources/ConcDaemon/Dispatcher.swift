@@ -69,11 +69,11 @@ package final class Dispatcher: Sendable {
         case .status:
             reply(Reply(id: request.id, ok: true, status: status()))
         case .submit(let submission) where submission.durability != nil:
-            queueOperation(request, peer: peer, reply: reply)
+            queueOperation(request, reply: reply)
         case .submit(let submission):
             submit(submission, id: request.id, peer: peer, reply: reply)
         case .job, .waitJob, .cancelJob, .jobs:
-            queueOperation(request, peer: peer, reply: reply)
+            queueOperation(request, reply: reply)
         case .metrics:
             reply(Reply(id: request.id, ok: true, metrics: metricsExposition()))
         case .resize, .reload, .shutdown, .killWorker:
@@ -118,21 +118,8 @@ package final class Dispatcher: Sendable {
             reply(.failure(id: id, WireError(.shuttingDown, "concd is shutting down and takes no new tasks")))
             return
         }
-        if let refusal = submission.workload.kind.refusal(onPool: kind, model: entry.model) {
-            reply(.failure(id: id, refusal))
-            return
-        }
-        if pool.runsProgram != (submission.workload.kind == .call) {
-            reply(.failure(id: id, WireError(
-                .unsupportedPool,
-                pool.runsProgram
-                    ? "the \(kind) pool runs a program (pools.\(kind).command) and takes calls ('fn' and 'args'), not \(submission.workload.kind)"
-                    : "the \(kind) pool runs concd's own workloads, not calls; a call goes to a pool that runs a program (pools.NAME.command)"
-            )))
-            return
-        }
-        if case .call(let function, _) = submission.workload, let refusal = pool.refusal(forFunction: function) {
-            reply(Reply(id: id, ok: false, kind: .call, pool: kind, error: refusal))
+        if let refusal = refusal(of: submission, on: entry, id: id) {
+            reply(refusal)
             return
         }
         if submission.retries > 0 && entry.model != .process {
@@ -162,6 +149,28 @@ package final class Dispatcher: Sendable {
             counters.rejected.add(1, ordering: .relaxed)
             reply(Reply(id: id, ok: false, kind: submission.workload.kind, pool: kind, error: error))
         }
+    }
+
+    /// Why `entry`'s pool cannot run `submission` (its model, a call to a pool that runs no program
+    /// or the reverse, a function the program does not have), as the reply to request `id`; nil when
+    /// it can. Local and durable submissions are checked alike.
+    func refusal(of submission: Submission, on entry: PoolRegistry.Entry, id: UInt64?) -> Reply? {
+        let kind = entry.name
+        if let refusal = submission.workload.kind.refusal(onPool: kind, model: entry.model) {
+            return .failure(id: id, refusal)
+        }
+        if entry.pool.runsProgram != (submission.workload.kind == .call) {
+            return .failure(id: id, WireError(
+                .unsupportedPool,
+                entry.pool.runsProgram
+                    ? "the \(kind) pool runs a program (pools.\(kind).command) and takes calls ('fn' and 'args'), not \(submission.workload.kind)"
+                    : "the \(kind) pool runs concd's own workloads, not calls; a call goes to a pool that runs a program (pools.NAME.command)"
+            ))
+        }
+        if case .call(let function, _) = submission.workload, let refusal = entry.pool.refusal(forFunction: function) {
+            return Reply(id: id, ok: false, kind: .call, pool: kind, error: refusal)
+        }
+        return nil
     }
 
     /// What every attempt at one submitted task shares.

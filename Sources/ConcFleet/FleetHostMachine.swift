@@ -61,8 +61,8 @@ package struct FleetHostMachine: Sendable {
         }
     }
 
+    /// One held attempt (its job and attempt are its key).
     private struct Entry: Sendable {
-        var attempt: Int
         var pool: String
         var phase: Phase
         /// Until when the lease is known to hold: when the claim or last confirmed renewal was sent, plus the lease.
@@ -159,7 +159,7 @@ package struct FleetHostMachine: Sendable {
             for job in jobs {
                 let release = JobStore.Completion(id: job.id, attempt: job.attempt, outcome: .release, reply: nil, error: nil)
                 let lease = Lease(id: job.id, attempt: job.attempt)
-                entries[lease] = Entry(attempt: job.attempt, pool: job.pool, phase: .reported(release), validUntil: claimSentAt + leaseSeconds)
+                entries[lease] = Entry(pool: job.pool, phase: .reported(release), validUntil: claimSentAt + leaseSeconds)
                 pending.append(lease)
             }
             return sendCompletions().map { [$0] } ?? []
@@ -168,9 +168,7 @@ package struct FleetHostMachine: Sendable {
         let superseded = entries.keys.filter { old in jobs.contains { $0.id == old.id } && !entries[old]!.phase.isCompleting }
         let stop = abandon(superseded)
         for job in jobs {
-            entries[Lease(id: job.id, attempt: job.attempt)] = Entry(
-                attempt: job.attempt, pool: job.pool, phase: .running, validUntil: claimSentAt + leaseSeconds
-            )
+            entries[Lease(id: job.id, attempt: job.attempt)] = Entry(pool: job.pool, phase: .running, validUntil: claimSentAt + leaseSeconds)
         }
         return (stop.map { [$0] } ?? []) + [.run(jobs)]
     }

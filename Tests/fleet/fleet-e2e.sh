@@ -34,6 +34,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
 # shellcheck source=netns-lib.sh
 source "$here/netns-lib.sh"
+# shellcheck source=proc-lib.sh
+source "$here/proc-lib.sh"
 
 lease=2
 jobs_b=${FLEET_E2E_JOBS:-10000}
@@ -74,18 +76,6 @@ client() { python3 "$here/fleet_client.py" "$@"; }
 call() { client call "$@"; }
 psql_b() { "$root/scripts/pg-cluster.sh" psql "$work/pg" -v ON_ERROR_STOP=1 -Atq "$@"; }
 db_now() { psql_b -c "SELECT extract(epoch FROM clock_timestamp())"; }
-
-# Stops a daemon: SIGTERM, up to 5 s, then SIGKILL; a zombie counts as gone (nobody may reap it here).
-alive() { [ -e "/proc/$1" ] && ! grep -q '^State:.Z' "/proc/$1/status" 2>/dev/null; }
-stop_pid() {
-    local pid=$1 waited=0
-    alive "$pid" || return 0
-    kill -TERM "$pid" 2>/dev/null || return 0
-    while alive "$pid" && [ $waited -lt 50 ]; do sleep 0.1; waited=$((waited + 1)); done
-    alive "$pid" && kill -KILL "$pid" 2>/dev/null
-    waited=0
-    while alive "$pid" && [ $waited -lt 30 ]; do sleep 0.1; waited=$((waited + 1)); done
-}
 
 # The worker processes of daemon $1: its children (concd-worker), from /proc.
 children_of() { cat /proc/"$1"/task/*/children 2>/dev/null | tr ' ' '\n' | grep -E '^[0-9]+$' || true; }
@@ -128,15 +118,6 @@ disown $!
 # A private copy of the binaries, so that a rebuild elsewhere cannot swap them mid-run.
 mkdir "$work/bin"
 cp "$bin_src/concd" "$bin_src/concctl" "$bin_src/concd-worker" "$work/bin/"
-
-# Waits up to $1 seconds for the command after it to succeed.
-wait_for() {
-    local deadline=$((SECONDS + $1)); shift
-    until "$@" >/dev/null 2>&1; do
-        [ $SECONDS -lt $deadline ] || return 1
-        sleep 0.1
-    done
-}
 
 # write_config FILE URL HOST
 write_config() {

@@ -1,3 +1,4 @@
+import ConcSystem
 import Foundation
 
 /// A private PostgreSQL 15 cluster for one test: `scripts/pg-cluster.sh start` into a fresh
@@ -105,65 +106,43 @@ final class PrivatePostgres: Sendable {
         var outcome: String { status >= 0 ? "exited \(status)" : "was killed by signal \(-status)" }
     }
 
-    /// Runs the script to its end (SIGKILL after `timeout` seconds). posix_spawn and waitpid rather
-    /// than Foundation's Process, which missed children's exits in the integration tests (see
-    /// docs/architecture.md, Testing). Output goes to unlinked files, so a server that kept a copy of
-    /// a pipe could not hang the read.
+    /// Runs the script to its end (SIGKILL after `timeout` seconds), started by ConcSystem's
+    /// `SpawnRequest` (signals reset: in-process daemons of other tests leave some trapped) and
+    /// reaped with `WaitStatus`, not Foundation's Process, which missed children's exits in the
+    /// integration tests (docs/architecture.md, Testing). Output goes to unlinked files, so a server
+    /// that kept a copy of a pipe could not hang the read.
     static func runScript(_ arguments: [String], timeout: Double = 120) throws -> Ran {
         let out = try scratchFile()
         defer { close(out) }
         let err = try scratchFile()
         defer { close(err) }
-
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, out, 1)
-        posix_spawn_file_actions_adddup2(&actions, err, 2)
-        // The postmaster outlives the script: it must not hold the test's sockets open. (glibc 2.34+;
-        // Swift's Glibc module leaves out this GNU extension.)
-        if let symbol = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np") {
-            typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
-            _ = unsafeBitCast(symbol, to: AddCloseFrom.self)(&actions, 3)
+        let request = SpawnRequest(
+            executable: "/bin/bash", arguments: [script] + arguments,
+            placements: [.init(out, at: 1), .init(err, at: 2)], nullStandardInput: true
+        )
+        let pid: pid_t
+        do {
+            pid = try request.spawn()
+        } catch {
+            throw Failure(description: "\(error)")
         }
-
-        // In-process daemons of other tests leave signals trapped or blocked in this process.
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var defaults = sigset_t()
-        sigfillset(&defaults)
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        var mask = sigset_t()
-        sigemptyset(&mask)
-        posix_spawnattr_setsigmask(&attributes, &mask)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
-
-        var argv: [UnsafeMutablePointer<CChar>?] = (["/bin/bash", script] + arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var envp: [UnsafeMutablePointer<CChar>?] =
-            ProcessInfo.processInfo.environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { envp.forEach { free($0) } }
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, "/bin/bash", &actions, &attributes, &argv, &envp)
-        guard spawned == 0 else { throw Failure(description: "posix_spawn /bin/bash: \(String(cString: strerror(spawned)))") }
-
-        var raw: Int32 = 0
         let deadline = Date().addingTimeInterval(timeout)
-        while true {
-            let reaped = waitpid(pid, &raw, WNOHANG)
-            if reaped == pid { break }
-            if reaped < 0 && errno != EINTR { throw Failure(description: "waitpid: \(String(cString: strerror(errno)))") }
+        var ended = WaitStatus.poll(pid)
+        while ended == nil {
             if Date() > deadline {
                 kill(pid, SIGKILL)
-                while waitpid(pid, &raw, 0) < 0 && errno == EINTR {}
+                ended = WaitStatus.wait(for: pid)
                 break
             }
             usleep(20_000)
+            ended = WaitStatus.poll(pid)
         }
-        // WIFEXITED / WEXITSTATUS / WTERMSIG, which Swift does not import.
-        let status = raw & 0x7f == 0 ? (raw >> 8) & 0xff : -(raw & 0x7f)
+        let status: Int32
+        switch ended {
+        case .exited(let code)?: status = code
+        case .killed(let signal)?: status = -signal
+        case nil: throw Failure(description: "waitpid \(pid): \(String(cString: strerror(errno)))")
+        }
         return Ran(status: status, stdout: readAll(out), stderr: readAll(err))
     }
 
