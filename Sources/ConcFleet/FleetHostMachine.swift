@@ -90,7 +90,7 @@ package struct FleetHostMachine: Sendable {
     private var renewing: (leases: [Lease], sentAt: Double)?
     private var stopping = false
 
-    /// Counters, since start.
+    /// Counters, since start. A claim given back (``JobStore/Completion/Outcome/release``) is not counted.
     package private(set) var claimed = 0
     package private(set) var completed = 0
     /// Completions the database refused: the attempt was no longer this host's.
@@ -215,8 +215,17 @@ package struct FleetHostMachine: Sendable {
         guard let leases = completing else { preconditionFailure("a completion result without a batch in flight") }
         completing = nil
         for lease in leases {
-            entries[lease] = nil
-            if recorded.contains(lease.id) { completed += 1 } else { fenced += 1 }
+            guard case .completing(let completion) = entries.removeValue(forKey: lease)?.phase else {
+                preconditionFailure("\(lease) of the batch not completing")
+            }
+            if !recorded.contains(lease.id) {
+                fenced += 1
+            } else if completion.outcome == .release {
+                // Given back: the queue does not count the attempt, and neither does this host.
+                claimed -= 1
+            } else {
+                completed += 1
+            }
         }
         return sendCompletions()
     }

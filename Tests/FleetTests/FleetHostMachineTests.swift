@@ -94,6 +94,7 @@ struct FleetHostMachineTests {
         #expect(machine.jobsMayWait(free: ["process": 2], now: 0) == nil)
         _ = machine.completionSucceeded(recorded: [1])
         #expect(machine.isIdle)
+        #expect(machine.claimed == 0 && machine.completed == 0, "a claim given back counts as neither claimed nor completed")
     }
 
     /// A database of one table, as the fleet's statements change it: fenced by attempt.
