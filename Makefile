@@ -42,15 +42,14 @@ demo: build
 
 # Tests run against release builds so that what they show about speed (the CPU loop doing O(n) work)
 # holds for the binaries users run. Then the fleet's end-to-end test (three hosts in network
-# namespaces on a private PostgreSQL) and the one under a real systemd, both on the release binaries
-# the tests built (dynamically linked; the box sees the toolchain's runtime): the static ones are a
-# second full build of every dependency, which `make demo` and `make install` do.
-# Both skip (and pass) where they cannot run, e.g. when not root.
+# namespaces on a private PostgreSQL) and the one under a real systemd, on the static binaries users
+# install. Both skip (and pass) where they cannot run, e.g. when not root.
 test: deps
 	$(SWIFT) build -c release --build-tests
 	$(SWIFT) test -c release --skip-build
-	Tests/fleet/fleet-e2e.sh $(abspath .build/release)
-	E2E_BUILDDIR=$(abspath .build/release) Tests/e2e/systemd-e2e.sh
+	$(MAKE) --no-print-directory build
+	Tests/fleet/fleet-e2e.sh $(abspath $(BUILDDIR))
+	E2E_BUILDDIR=$(abspath $(BUILDDIR)) Tests/e2e/systemd-e2e.sh
 
 # The fleet on a private PostgreSQL on this machine: no-op jobs/s end to end against the database's
 # own floor, and pickup latency on an idle fleet (scripts/fleet-bench.sh; figures in docs/performance.md).
