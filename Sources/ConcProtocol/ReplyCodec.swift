@@ -2,16 +2,14 @@ import Foundation
 
 /// Encodes and decodes ``Reply`` frames.
 ///
-/// Task, ping and error replies, which are nearly all of them, are written and read by hand: Foundation's
-/// coders cost most of a no-op's time in the daemon and the client. The text is the same as
-/// `JSONEncoder` with sorted keys would write; `status`, `metrics` and admin replies, and any frame
-/// the fast reader does not take, go through Foundation.
+/// Task, ping, error and stored-job replies, which are nearly all of them, are written and read by
+/// hand: Foundation's coders cost most of a no-op's time in the daemon and the client. The text is
+/// the same as `JSONEncoder` with sorted keys would write; `status`, `metrics`, `job` and `jobs`
+/// replies, and any frame the fast reader does not take, go through Foundation.
 public enum ReplyCodec {
     /// Encodes a reply as one frame (no newline).
     public static func encode(_ reply: Reply) -> [UInt8] {
-        if reply.status != nil || reply.metrics != nil || reply.detail != nil || reply.jobID != nil || reply.job != nil
-            || reply.jobs != nil
-        {
+        if reply.status != nil || reply.metrics != nil || reply.job != nil || reply.jobs != nil {
             return foundationEncode(reply)
         }
         var writer = JSONWriter(capacity: 192)
@@ -26,6 +24,10 @@ public enum ReplyCodec {
         if let attempts = reply.attempts {
             key(#""attempts":"#)
             writer.signed(Int64(attempts))
+        }
+        if let detail = reply.detail {
+            key(#""detail":"#)
+            writer.string(detail)
         }
         if let error = reply.error {
             key(#""error":{"code":"#)
@@ -45,6 +47,10 @@ public enum ReplyCodec {
         if let id = reply.id {
             key(#""id":"#)
             writer.unsigned(id)
+        }
+        if let job = reply.jobID {
+            key(#""job_id":"#)
+            writer.signed(job)
         }
         if let kind = reply.kind {
             key(#""kind":"#)
@@ -171,6 +177,12 @@ public enum ReplyCodec {
             case "attempts":
                 guard let attempts = value.int64, let narrow = Int(exactly: attempts) else { return nil }
                 reply.attempts = narrow
+            case "detail":
+                guard case .string(let detail) = value else { return nil }
+                reply.detail = detail
+            case "job_id":
+                guard let job = value.int64 else { return nil }
+                reply.jobID = job
             case "value":
                 switch value {
                 case .unsigned, .negative:

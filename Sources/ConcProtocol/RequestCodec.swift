@@ -186,7 +186,7 @@ struct WireRequest: Codable {
     var args: JSONText?
     /// For exec: the program and its arguments (a list, so Foundation's reader takes such a request).
     var argv: [String]?
-    /// For a durable submission (read by Foundation's reader only: the database costs far more).
+    /// For a durable submission.
     var durable: Bool?
     var detach: Bool?
     var attempts: Int64?
@@ -208,7 +208,7 @@ struct WireRequest: Codable {
     /// as bytes, so a request costs no string but its few string values.
     static func fast(_ bytes: UnsafeBufferPointer<UInt8>) -> WireRequest? {
         var wire = WireRequest()
-        var seen: UInt16 = 0
+        var seen: UInt32 = 0
         let read = FlatJSON.scalarMembers(bytes, rawKey: "args") { key, value in
             // An unknown key (even with a null value) or a repeated one is left to Foundation.
             guard let field = Field(key), seen & field.bit == 0 else { return false }
@@ -221,7 +221,7 @@ struct WireRequest: Codable {
             case .id:
                 guard case .unsigned(let id) = value else { return false }
                 wire.id = id
-            case .n, .ms, .timeoutMilliseconds, .retries, .size, .pid:
+            case .n, .ms, .timeoutMilliseconds, .retries, .size, .pid, .attempts, .job, .limit:
                 guard let number = value.int64 else { return false }
                 switch field {
                 case .n: wire.n = number
@@ -229,9 +229,15 @@ struct WireRequest: Codable {
                 case .timeoutMilliseconds: wire.timeoutMilliseconds = number
                 case .retries: wire.retries = number
                 case .size: wire.size = number
+                case .attempts: wire.attempts = number
+                case .job: wire.job = number
+                case .limit: wire.limit = number
                 default: wire.pid = number
                 }
-            case .op, .kind, .url, .pool, .fn:
+            case .durable, .detach:
+                guard case .bool(let flag) = value else { return false }
+                if field == .durable { wire.durable = flag } else { wire.detach = flag }
+            case .op, .kind, .url, .pool, .fn, .state:
                 guard case .string(let bytes) = value else { return false }
                 let text = String(decoding: bytes, as: UTF8.self)
                 switch field {
@@ -239,6 +245,7 @@ struct WireRequest: Codable {
                 case .kind: wire.kind = text
                 case .url: wire.url = text
                 case .fn: wire.fn = text
+                case .state: wire.state = text
                 default: wire.pool = text
                 }
             case .args:
@@ -251,12 +258,13 @@ struct WireRequest: Codable {
     }
 
     /// The keys the fast reader knows, each a bit of the set of keys seen.
-    private enum Field: UInt16 {
+    private enum Field: UInt32 {
         case v, id, op, kind, n, ms, url, pool, timeoutMilliseconds, retries, size, pid, fn, args
+        case durable, detach, attempts, job, state, limit
 
-        static let count: UInt16 = 14
+        static let count: UInt32 = 20
 
-        var bit: UInt16 { 1 << rawValue }
+        var bit: UInt32 { 1 << rawValue }
 
         var key: StaticString {
             switch self {
@@ -274,6 +282,12 @@ struct WireRequest: Codable {
             case .pid: return "pid"
             case .fn: return "fn"
             case .args: return "args"
+            case .durable: return "durable"
+            case .detach: return "detach"
+            case .attempts: return "attempts"
+            case .job: return "job"
+            case .state: return "state"
+            case .limit: return "limit"
             }
         }
 

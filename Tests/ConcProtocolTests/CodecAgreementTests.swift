@@ -30,9 +30,13 @@ import Testing
             Reply(id: 11, ok: false, kind: .sleep, pool: .process, error: WireError(.poisoned, "sleep 1 killed 3 workers"), attempts: 3),
             Reply(id: 12, ok: true, detail: "resized the process pool from 2 to 3"),
             Reply(id: 13, ok: true, metrics: "concd_uptime_seconds 1.5\n"),
+            Reply(id: 14, ok: true, detail: "stored; concctl wait 5 gives its result", jobID: 5),
+            Reply(id: 15, ok: false, error: WireError(.cancelled, "job 3 was cancelled"), jobID: Int64.max),
+            Reply(id: nil, ok: true, kind: .noop, pool: .thread, worker: "thread-2", wallMicroseconds: 3, jobID: 1),
         ]
         for text in awkwardStrings {
             replies.append(Reply(id: 4, ok: false, kind: .io, pool: .thread, worker: text, error: WireError(.httpFailed, text)))
+            replies.append(Reply(id: 16, ok: true, detail: text, jobID: -1))
         }
         return replies
     }
@@ -51,6 +55,8 @@ import Testing
             #"{"id":1,"ok":true,"value":18446744073709551615}"#, #"{"id":1,"ok":true,"worker_pid":4294967296}"#,
             #"{"id":1,"ok":true,"id":2}"#, #"{"id":01,"ok":true}"#, #"{"id":1,"ok":true}x"#, #"{"id":1,"ok":tru}"#,
             #"{"id":1,"ok":true,"error":{"code":"busy"}}"#, #"{"id":1,"ok":true,"value":{"status":200,"bytes":1}}"#,
+            #"{"id":1,"ok":true,"job_id":"7"}"#, #"{"id":1,"ok":true,"job_id":1.5}"#, #"{"id":1,"ok":true,"detail":7}"#,
+            #"{"id":1,"ok":true,"job_id":9223372036854775808}"#,
         ].map { Array($0.utf8) }
         for frame in frames {
             let ours = try? ReplyCodec.decode(frame)
@@ -77,6 +83,14 @@ import Testing
         #"{"op":"submit","kind":"cpu","n":1,"retries":3}"#, #"{"op":"submit","kind":"cpu","n":1,"retries":11}"#,
         #"{"op":"resize","pool":"thread","size":4}"#, #"{"op":"resize","pool":"thread","size":"4"}"#,
         #"{"op":"kill_worker","pid":42}"#, #"{"op":"kill_worker","pid":-1}"#, #"{"op":"metrics"}"#, #"{"op":"reload"}"#,
+        #"{"v":1,"id":3,"op":"submit","kind":"noop","durable":true,"detach":true}"#,
+        #"{"op":"submit","kind":"cpu","n":5,"durable":true,"attempts":3,"pool":"process"}"#,
+        #"{"op":"submit","kind":"noop","durable":"yes"}"#, #"{"op":"submit","kind":"noop","durable":1}"#,
+        #"{"op":"submit","kind":"noop","durable":true,"attempts":0}"#, #"{"op":"submit","kind":"noop","detach":true}"#,
+        #"{"op":"submit","kind":"noop","durable":false,"attempts":2}"#, #"{"op":"submit","kind":"noop","durable":null,"detach":false}"#,
+        #"{"op":"job","job":12}"#, #"{"op":"wait","job":0}"#, #"{"op":"cancel","job":"12"}"#, #"{"op":"cancel"}"#,
+        #"{"op":"jobs","state":"queued","limit":5}"#, #"{"op":"jobs","state":"asleep"}"#, #"{"op":"jobs","limit":0}"#,
+        #"{"op":"jobs","state":3}"#,
     ])
     func requestReadingDoesNotDependOnThePath(text: String) {
         let plain = Self.outcome(text)
@@ -85,7 +99,7 @@ import Testing
         #expect(plain == Self.outcome(widened), "\(text)")
     }
 
-    /// Thousands of keys go to Foundation's reader (the fast one takes 16 at most) and still decode.
+    /// Thousands of keys go to Foundation's reader (the fast one takes 20 at most) and still decode.
     @Test func aFrameOfManyKeysIsStillRead() throws {
         let filler = (0..<3000).map { "\"k\($0)\":\($0)" }.joined(separator: ",")
         let request = try RequestCodec.decode(Array("{\"id\":5,\"op\":\"ping\",\(filler)}".utf8))
@@ -102,6 +116,9 @@ import Testing
             Request(id: nil, operation: .status),
             Request(id: UInt64.max, operation: .submit(try Submission(workload: .cpu(n: 0), pool: .thread, timeoutMilliseconds: 1))),
             Request(id: 3, operation: .submit(try Submission(workload: .io(url: "http://[::1]:8080/a?b=c"), pool: .process))),
+            Request(id: 4, operation: .submit(try Submission(workload: .noop, durability: try Durability(detach: true, maxAttempts: 2)))),
+            Request(id: 5, operation: .jobs(state: .running, limit: 7)),
+            Request(id: 6, operation: .cancelJob(id: 99)),
         ]
         for request in requests {
             let frame = RequestCodec.encode(request)
