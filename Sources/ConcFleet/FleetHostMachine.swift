@@ -165,7 +165,10 @@ package struct FleetHostMachine: Sendable {
             return sendCompletions().map { [$0] } ?? []
         }
         // Older attempts of these jobs are no longer this host's: the queue gave the jobs out again.
-        let superseded = entries.keys.filter { old in jobs.contains { $0.id == old.id } && !entries[old]!.phase.isCompleting }
+        let claimedIDs = Set(jobs.map(\.id))
+        let superseded = entries.compactMap { lease, entry in
+            claimedIDs.contains(lease.id) && !entry.phase.isCompleting ? lease : nil
+        }
         let stop = abandon(superseded)
         for job in jobs {
             entries[Lease(id: job.id, attempt: job.attempt)] = Entry(pool: job.pool, phase: .running, validUntil: claimSentAt + leaseSeconds)
