@@ -223,22 +223,23 @@ package final class FleetService: Service, Sendable {
     private func poll() {
         guard health.withLock({ $0.schemaReady }) else { return }
         let load = executor.load(settings.pools)
-        perform(machine.withLock { $0.jobsMayWait(free: free(load, running: $0.runningByPool), now: uptime) })
+        perform(machine.withLock { $0.jobsMayWait(free: free(load, running: $0.runningByPool, ahead: $0.ahead), now: uptime) })
     }
 
     /// Room may have opened: claim again if the queue may still hold work.
     private func claimIfRoom() {
         guard machine.withLock({ $0.mayClaim }) else { return }
         let load = executor.load(settings.pools)
-        perform(machine.withLock { $0.claimIfRoom(free: free(load, running: $0.runningByPool), now: uptime) })
+        perform(machine.withLock { $0.claimIfRoom(free: free(load, running: $0.runningByPool, ahead: $0.ahead), now: uptime) })
     }
 
     /// Each pool's room: its capacity less what it holds, or less the jobs this host gave it (a pool
-    /// may count a job handed to it only once a worker takes it), plus the prefetch.
-    private func free(_ load: [String: (capacity: Int, used: Int)], running: [String: Int]) -> [String: Int] {
+    /// may count a job handed to it only once a worker takes it), plus the prefetch and what the
+    /// machine claims ahead of the pool's own room (``FleetHostMachine/ahead``).
+    private func free(_ load: [String: (capacity: Int, used: Int)], running: [String: Int], ahead: [String: Int] = [:]) -> [String: Int] {
         load.reduce(into: [:]) { free, item in
             let used = max(item.value.used, running[item.key, default: 0])
-            free[item.key] = max(0, item.value.capacity + settings.prefetch - used)
+            free[item.key] = max(0, item.value.capacity + settings.prefetch + ahead[item.key, default: 0] - used)
         }
     }
 

@@ -31,6 +31,59 @@ struct FleetHostMachineTests {
         #expect(machine.jobsMayWait(free: ["process": 0], now: 1) == nil)
     }
 
+    @Test("a claim that comes back short stops claims for its own pools only")
+    func drainedPerPool() {
+        var machine = Machine(claimBatch: 4, leaseSeconds: 10)
+        _ = machine.jobsMayWait(free: ["thread": 2, "async": 4], now: 0)
+        _ = machine.claimSucceeded([Self.job(1, pool: "thread"), Self.job(2, pool: "thread")], now: 0)
+        // The thread pool's claim came back full, the async pool's empty; the thread pool has no
+        // room now, so the next claim would ask the async pool alone, which is drained: none goes.
+        #expect(machine.claimIfRoom(free: ["thread": 0, "async": 4], now: 0) == nil)
+        #expect(machine.mayClaim)
+        // Room opens in the thread pool: its work still waits, so it claims again.
+        _ = machine.finished(Self.ok(1))
+        #expect(machine.claimIfRoom(free: ["thread": 1, "async": 4], now: 0) == .claim([.init(pool: "thread", count: 1)]))
+        _ = machine.claimSucceeded([], now: 0)
+        // Every pool drained: nothing to claim until a notification or a poll.
+        #expect(!machine.mayClaim)
+        #expect(machine.jobsMayWait(free: ["thread": 1, "async": 4], now: 1) == .claim([
+            .init(pool: "async", count: 4), .init(pool: "thread", count: 1),
+        ]))
+    }
+
+    @Test("a pool claims ahead twice as many jobs as it finished while the last claim was out, at most a batch")
+    func claimsAhead() {
+        var machine = Machine(claimBatch: 10, leaseSeconds: 10)
+        _ = machine.jobsMayWait(free: ["process": 3], now: 0)
+        _ = machine.claimSucceeded([Self.job(1), Self.job(2), Self.job(3)], now: 0)
+        #expect(machine.ahead.isEmpty)
+        // Two finish while the next claim is out: the claim after it asks for four more than the room.
+        _ = machine.finished(Self.ok(1))
+        #expect(machine.claimIfRoom(free: ["process": 1], now: 1) == .claim([.init(pool: "process", count: 1)]))
+        _ = machine.finished(Self.ok(2))
+        _ = machine.finished(Self.ok(3))
+        _ = machine.claimSucceeded([Self.job(4)], now: 1)
+        #expect(machine.ahead == ["process": 4])
+        // Nothing finished during a claim: nothing ahead; a failed claim forgets what it counted.
+        _ = machine.jobsMayWait(free: ["process": 1], now: 2)
+        _ = machine.claimSucceeded([], now: 2)
+        #expect(machine.ahead == [:])
+        _ = machine.jobsMayWait(free: ["process": 1], now: 3)
+        _ = machine.finished(Self.ok(4))
+        machine.claimFailed()
+        _ = machine.jobsMayWait(free: ["process": 1], now: 4)
+        _ = machine.claimSucceeded([], now: 4)
+        #expect(machine.ahead == [:])
+        // Capped at a claim batch.
+        var quick = Machine(claimBatch: 3, leaseSeconds: 10)
+        _ = quick.jobsMayWait(free: ["thread": 2], now: 0)
+        _ = quick.claimSucceeded((1...3).map { Self.job($0, pool: "thread") }, now: 0)
+        _ = quick.jobsMayWait(free: ["thread": 2], now: 0)
+        for id in Int64(1)...3 { _ = quick.finished(Self.ok(id)) }
+        _ = quick.claimSucceeded([], now: 0)
+        #expect(quick.ahead == ["thread": 3])
+    }
+
     @Test("completions go in batches, one in flight; the rest wait for it")
     func completionBatches() {
         var machine = Machine(claimBatch: 10, completionBatch: 2, leaseSeconds: 10)
