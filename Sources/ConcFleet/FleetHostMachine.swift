@@ -78,6 +78,9 @@ package struct FleetHostMachine: Sendable {
     /// Keyed by attempt, not by job: a job rescued from this host may come back to it as a new
     /// attempt while the old one still runs here.
     private var entries: [Lease: Entry] = [:]
+    /// How many entries of each pool are running: asked after every finished task, so counted as
+    /// entries change rather than by a pass over them.
+    private var runningCount: [String: Int] = [:]
     private var pending: [Lease] = []
     private var claimInFlight = false
     /// Sent with the claim in flight, to know whether the queue may hold more.
@@ -113,13 +116,9 @@ package struct FleetHostMachine: Sendable {
     /// Jobs whose lease this host holds (running or waiting to be recorded).
     package var held: Int { entries.count }
     /// Jobs running in local pools.
-    package var running: Int { entries.values.count { $0.phase == .running } }
+    package var running: Int { runningCount.values.reduce(0, +) }
     /// Jobs running in each local pool, by this machine's count (a pool's own count may lag).
-    package var runningByPool: [String: Int] {
-        var counts: [String: Int] = [:]
-        for entry in entries.values where entry.phase == .running { counts[entry.pool, default: 0] += 1 }
-        return counts
-    }
+    package var runningByPool: [String: Int] { runningCount.filter { $0.value > 0 } }
     /// How many more jobs than its room each pool should claim: twice as many as it finished while
     /// the last claim was out (one round trip for the claim in flight, one for the next), at most a
     /// claim batch. A pool whose tasks are quick next to a claim's round trip would otherwise sit
@@ -187,6 +186,7 @@ package struct FleetHostMachine: Sendable {
         let stop = abandon(superseded)
         for job in jobs {
             entries[Lease(id: job.id, attempt: job.attempt)] = Entry(pool: job.pool, phase: .running, validUntil: claimSentAt + leaseSeconds)
+            runningCount[job.pool, default: 0] += 1
         }
         return (stop.map { [$0] } ?? []) + [.run(jobs)]
     }
@@ -209,6 +209,7 @@ package struct FleetHostMachine: Sendable {
             return nil
         }
         entries[lease]?.phase = .reported(completion)
+        runningCount[entry.pool, default: 0] -= 1
         pending.append(lease)
         if claimInFlight { finishedDuringClaim[entry.pool, default: 0] += 1 }
         return sendCompletions()
@@ -322,7 +323,9 @@ package struct FleetHostMachine: Sendable {
             guard let entry = entries.removeValue(forKey: lease) else { continue }
             abandoned += 1
             switch entry.phase {
-            case .running: stopped.append(lease)
+            case .running:
+                stopped.append(lease)
+                runningCount[entry.pool, default: 0] -= 1
             case .reported:
                 pending.removeAll { $0 == lease }
                 dropped.append(lease)

@@ -19,6 +19,8 @@ package final class FleetService: Service, Sendable {
     let logger: Logger
     private let executor: any FleetExecutor
     private let machine: Mutex<FleetHostMachine>
+    /// A room check is on its way (``claimSoon()``).
+    private let claimCheckPending = Atomic<Bool>(false)
     let health = Mutex(Health())
     let waiters = Mutex(Waiters())
     let inserts = Mutex(InsertBatch())
@@ -330,7 +332,20 @@ package final class FleetService: Service, Sendable {
             completion = .init(id: job.id, attempt: job.attempt, outcome: .release, reply: nil, error: nil)
         }
         perform(machine.withLock { $0.finished(completion) })
-        claimIfRoom()
+        claimSoon()
+    }
+
+    /// Room opened in a pool: one check of the room goes out for however many tasks finish before
+    /// it runs. Tasks finish on the pools' threads, hundreds at once with the thread pool grown;
+    /// each measuring the pools and taking the machine's lock cost more CPU than the job itself.
+    private func claimSoon() {
+        guard claimCheckPending.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else {
+            return
+        }
+        Task {
+            claimCheckPending.store(false, ordering: .releasing)
+            claimIfRoom()
+        }
     }
 
     // MARK: Housekeeping

@@ -240,7 +240,7 @@ struct FleetHostMachineTests {
             }
         }
 
-        for _ in 0..<3000 {
+        for step in 0..<3000 {
             let databaseUp = random.next() % 10 != 0
             switch random.next() % 8 {
             case 0:
@@ -290,6 +290,8 @@ struct FleetHostMachineTests {
                 carry(machine.jobsMayWait(free: ["process": capacity - runningHere.count], now: now))
             }
             #expect(machine.running <= capacity + 0)
+            // The machine's running count, kept as entries change, is the executor's own.
+            #expect(machine.running == runningHere.count, "step \(step): running \(machine.running), the executor runs \(runningHere.count)")
         }
         // Drain: everything left runs to its end on a database that stays up.
         for _ in 0..<2000 {
