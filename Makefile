@@ -24,7 +24,7 @@ SWIFT_BUILD_FLAGS ?= -c release --static-swift-stdlib --scratch-path $(STATIC_SC
 # Where the release binaries are; the demo runs them and `make install` copies them from here.
 BUILDDIR ?= $(STATIC_SCRATCH)/release
 
-.PHONY: all deps build demo test test-e2e fleet-bench bench bench-micro soak profile instructions completions man install uninstall clean
+.PHONY: all deps build demo test test-e2e fleet-bench fleet-instructions bench bench-micro soak profile instructions completions man install uninstall clean
 
 all: build
 
@@ -79,6 +79,11 @@ profile: deps
 	$(SWIFT) build -c release --product concd
 	$(SWIFT) build -c release --product concctl
 	scripts/profile.sh
+
+# User-space instructions per durable no-op job in the daemon (submit, insert, claim, run, complete),
+# counted by callgrind on the static release binary against a private PostgreSQL (needs root, valgrind).
+fleet-instructions: build
+	BUILDDIR=$(BUILDDIR) scripts/fleet-instructions.sh $(INSTRUCTIONS_N)
 
 # User-space instructions per no-op in the daemon, per pool, sequential and 256 in flight, counted
 # by callgrind on the static release binaries (needs valgrind). Prints a table; INSTRUCTIONS_N sets N.
