@@ -25,6 +25,8 @@ OUT=${OUT:-.build-static/fleet-instructions}
 client=$root/Tests/fleet/fleet_client.py
 # shellcheck source=../Tests/fleet/proc-lib.sh
 source "$root/Tests/fleet/proc-lib.sh"
+# shellcheck source=callgrind-lib.sh
+source "$root/scripts/callgrind-lib.sh"
 
 cannot() { echo "fleet-instructions.sh: cannot run here: $*" >&2; exit 2; }
 [ "$(id -u)" -eq 0 ] || cannot "needs root (PostgreSQL runs as user postgres)"
@@ -71,30 +73,18 @@ connected() { python3 "$client" call "$socket" '{"v":1,"op":"status"}' | grep -E
 wait_for 120 connected || { echo "fleet-instructions.sh: concd did not reach the database (see $OUT/concd.log)" >&2; exit 1; }
 
 succeeded() { [ "$(psql_c -c "SELECT count(*) FROM concd_jobs WHERE state = 'succeeded'")" -ge "$1" ]; }
-done_so_far=0
-# submit COUNT: pipelines COUNT durable no-ops and waits until they all succeeded.
+# submit COUNT: pipelines COUNT durable no-ops and waits until they all succeeded (every earlier
+# batch has: the target is counted from the table, as this runs in a subshell within a batch).
 submit() {
-    local summary
+    local summary before
+    before=$(psql_c -c "SELECT count(*) FROM concd_jobs WHERE state = 'succeeded'")
     summary=$(python3 "$client" submit --sockets "$socket" --connections 1 --count "$1" \
         --job '{"kind":"noop","durable":true,"detach":true}' --window 1024)
     grep -Eq "\"ok\": ?$1," <<<"$summary" || { echo "fleet-instructions.sh: submissions refused: $summary" >&2; exit 1; }
-    done_so_far=$((done_so_far + $1))
-    wait_for 600 succeeded "$done_so_far" || { echo "fleet-instructions.sh: jobs did not finish (see $OUT/concd.log)" >&2; exit 1; }
+    wait_for 600 succeeded $((before + $1)) || { echo "fleet-instructions.sh: jobs did not finish (see $OUT/concd.log)" >&2; exit 1; }
 }
 # batch COUNT NAME: prints the instructions COUNT jobs cost, between a zero and a dump.
-batch() {
-    local file=''
-    callgrind_control -z "$daemon" >/dev/null 2>&1
-    submit "$1"
-    callgrind_control -d "$2" "$daemon" >/dev/null 2>&1
-    for _ in $(seq 1 100); do
-        file=$(compgen -G "$OUT/callgrind.out.$daemon.*" || true)
-        [ -n "$file" ] && grep -q '^totals:' "$file" && break
-        sleep 0.1
-    done
-    mv "$file" "$OUT/callgrind.out.$2"
-    awk '/^totals:/ { print $2 }' "$OUT/callgrind.out.$2"
-}
+batch() { callgrind_batch "$daemon" "$OUT" "$2" submit "$1"; }
 
 submit 1000  # warm every path: the first use of a code page, a lazy global, the thread pool's growth
 small=$(batch "$N" "durable.$N")

@@ -30,6 +30,8 @@
 # `strip --strip-debug` keeps the symbol table, so the dumps still name every function.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=callgrind-lib.sh
+source scripts/callgrind-lib.sh
 N=${1:-2000}
 POOLS=${POOLS:-async thread process python swift}
 BUILDDIR=${BUILDDIR:-.build-static/release}
@@ -93,21 +95,8 @@ daemon=$!
 trap 'kill -TERM $daemon 2>/dev/null || true' EXIT
 wait_for_socket "$socket"
 
-# Runs one batch between a zero and a dump; prints the instructions it cost. Each dump is renamed
-# at once, so the daemon's numbered dump file is the only one there.
-batch() {
-    local pool=$1 window=$2 count=$3 name=$4 file=
-    callgrind_control -z "$daemon" >/dev/null 2>&1
-    load "$pool" "$window" "$count"
-    callgrind_control -d "$name" "$daemon" >/dev/null 2>&1
-    for _ in $(seq 1 100); do
-        file=$(compgen -G "$OUT/callgrind.out.$daemon.*" || true)
-        [ -n "$file" ] && grep -q '^totals:' "$file" && break
-        sleep 0.1
-    done
-    mv "$file" "$OUT/callgrind.out.$name"
-    awk '/^totals:/ { print $2 }' "$OUT/callgrind.out.$name"
-}
+# Runs one batch between a zero and a dump; prints the instructions it cost.
+batch() { callgrind_batch "$daemon" "$OUT" "$4" load "$1" "$2" "$3"; }
 
 declare -A result
 for pool in $POOLS; do
