@@ -79,8 +79,17 @@ EOF
     # A start that fails after this leaves no server running; DIR stays, with the log, for stop.
     trap '[ $? -eq 0 ] || stop_server' EXIT
     # The log file, not our stdout, becomes the server's output, so that $(...) around us returns.
-    "${in[@]}" runuser -u postgres -- $bin/pg_ctl -s -D "$dir/data" -l "$dir/log" -w -t 30 start </dev/null ||
-        { tail -n 20 "$dir/log" >&2 || true; die "the server did not start (log: $dir/log)"; }
+    # The server inherits nothing else the caller had open: a test runner's hundreds of descriptors
+    # count against the server's max_files_per_process (it refused to start, "insufficient file
+    # descriptors", in a parallel test run), and it would keep the caller's sockets open for as long
+    # as it runs.
+    (
+        for fd in /proc/self/fd/*; do
+            fd=${fd##*/}
+            if [ "$fd" -gt 2 ]; then eval "exec $fd>&-" 2>/dev/null || true; fi
+        done
+        exec "${in[@]}" runuser -u postgres -- $bin/pg_ctl -s -D "$dir/data" -l "$dir/log" -w -t 30 start </dev/null
+    ) || { tail -n 20 "$dir/log" >&2 || true; die "the server did not start (log: $dir/log)"; }
     local waited=0
     until $bin/pg_isready -q -h "$dir/socket" -p "$port"; do
         [ $waited -lt 300 ] || die "not ready after 30 s (log: $dir/log)"
