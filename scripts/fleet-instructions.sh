@@ -72,12 +72,13 @@ daemon=$!
 connected() { python3 "$client" call "$socket" '{"v":1,"op":"status"}' | grep -Eq '"connected": ?true'; }
 wait_for 120 connected || { echo "fleet-instructions.sh: concd did not reach the database (see $OUT/concd.log)" >&2; exit 1; }
 
-succeeded() { [ "$(psql_c -c "SELECT count(*) FROM concd_jobs WHERE state = 'succeeded'")" -ge "$1" ]; }
+succeeded_count() { psql_c -c "SELECT count(*) FROM concd_jobs WHERE state = 'succeeded'"; }
+succeeded() { [ "$(succeeded_count)" -ge "$1" ]; }
 # submit COUNT: pipelines COUNT durable no-ops and waits until they all succeeded (every earlier
 # batch has: the target is counted from the table, as this runs in a subshell within a batch).
 submit() {
     local summary before
-    before=$(psql_c -c "SELECT count(*) FROM concd_jobs WHERE state = 'succeeded'")
+    before=$(succeeded_count)
     summary=$(python3 "$client" submit --sockets "$socket" --connections 1 --count "$1" \
         --job '{"kind":"noop","durable":true,"detach":true}' --window 1024)
     grep -Eq "\"ok\": ?$1," <<<"$summary" || { echo "fleet-instructions.sh: submissions refused: $summary" >&2; exit 1; }
