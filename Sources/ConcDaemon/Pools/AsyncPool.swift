@@ -17,6 +17,7 @@ package final class AsyncPool: Pool {
     private let state: Mutex<State>
     private let windows: Mutex<Windows>
     private let connectionsPerHost: Int
+    private let eventLoopGroup: any EventLoopGroup
 
     /// Each server's window, and the GETs waiting for one, by id.
     private struct Windows {
@@ -45,6 +46,7 @@ package final class AsyncPool: Pool {
         self.state = Mutex(State(limit: limit))
         self.windows = Mutex(Windows())
         self.connectionsPerHost = connectionsPerHost
+        self.eventLoopGroup = eventLoopGroup
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool = .init(
             idleTimeout: .seconds(60),
@@ -189,7 +191,7 @@ package final class AsyncPool: Pool {
             let now = NIODeadline.now()
             windows.withLock { $0.servers[server]?.connected(admitted: admitted, connectTime: now - admitted, now: now) }
         }
-        defer { release(server, answeredIn: delegate.answered.map { $0 - admitted }) }
+        defer { release(server, answeredIn: delegate.answered.map { $0 - admitted }, admitted: admitted) }
         do {
             let task = httpClient.execute(request: try HTTPClient.Request(url: url), delegate: delegate, deadline: deadline)
             let (status, bytes) = try await withTaskCancellationHandler {
@@ -220,7 +222,7 @@ package final class AsyncPool: Pool {
     /// Waits for a place in `server`'s window; returns when it was given, or nil when the task was
     /// cancelled first (its deadline).
     private func admit(to server: String) async -> NIODeadline? {
-        let (id, now) = windows.withLock { windows -> (UInt64, Bool) in
+        let (id, now, probe) = windows.withLock { windows -> (UInt64, Bool, Bool) in
             let id = windows.nextID
             windows.nextID += 1
             if windows.servers[server] == nil {
@@ -228,7 +230,14 @@ package final class AsyncPool: Pool {
                 if windows.servers.count >= 4096 { windows.servers = windows.servers.filter { !$0.value.isIdle } }
                 windows.servers[server] = ConnectionWindow(maximum: connectionsPerHost)
             }
-            return (id, windows.servers[server]!.request(id: id))
+            let now = windows.servers[server]!.request(id: id)
+            return (id, now, now && windows.servers[server]!.probing)
+        }
+        if probe {
+            // The server's first GET: the others follow it once it answers or its time is up.
+            eventLoopGroup.next().scheduleTask(in: ConnectionWindow.probeTime) { [self] in
+                resume { $0.servers[server]?.probeTimeElapsed() ?? [] }
+            }
         }
         if now { return .now() }
         let admitted = await withTaskCancellationHandler {
@@ -256,10 +265,15 @@ package final class AsyncPool: Pool {
     }
 
     /// A GET to `server` finished: its place goes to the next that waits.
-    private func release(_ server: String, answeredIn: TimeAmount?) {
-        let admitted = windows.withLock { windows -> [CheckedContinuation<Bool, Never>] in
-            guard let ids = windows.servers[server]?.finished(answeredIn: answeredIn) else { return [] }
-            return ids.compactMap { id in
+    private func release(_ server: String, answeredIn: TimeAmount?, admitted: NIODeadline) {
+        let now = NIODeadline.now()
+        resume { $0.servers[server]?.finished(answeredIn: answeredIn, admitted: admitted, now: now) ?? [] }
+    }
+
+    /// Lets the GETs that `decide` admits (a window's decision, under the lock) go on.
+    private func resume(_ decide: (inout Windows) -> [UInt64]) {
+        let resumed = windows.withLock { windows -> [CheckedContinuation<Bool, Never>] in
+            decide(&windows).compactMap { id in
                 guard let waiter = windows.waiters.removeValue(forKey: id) else {
                     windows.decided[id] = true
                     return nil
@@ -267,7 +281,7 @@ package final class AsyncPool: Pool {
                 return waiter
             }
         }
-        for waiter in admitted { waiter.resume(returning: true) }
+        for waiter in resumed { waiter.resume(returning: true) }
     }
 }
 

@@ -3,21 +3,23 @@ import NIOCore
 /// How many GETs the async pool sends one HTTP server at once: a window that opens while the server
 /// keeps up and closes when it shows it cannot, as TCP's congestion window does for packets.
 ///
-/// A server whose listen backlog overflows drops the new connections' SYNs without a word; the
-/// client's kernel sends them again after a second, then three, seven, fifteen: a burst of a thousand
-/// connections at a small server (`python3 -m http.server`, backlog 5) leaves some waiting half a
-/// minute. So the window starts at `initial`, grows by `growthPerAnswer` per GET that finishes while
-/// others wait (doubling each round, up to `maximum`, the configured `connections_per_host`), and
-/// halves when a
-/// GET took `slowConnect` or more to get its request onto a connection, which on a loopback or LAN
-/// connection only a dropped SYN explains. One halving per round: GETs admitted before the last cut
-/// do not cut again. Past the first halving it grows by one per window's worth of GETs.
-///
-/// A dropped SYN is known only a second later, and a small server answers thousands of GETs in a
-/// second: growth alone would outrun the signal. So the window grows only on GETs answered about
-/// as fast as the server's quickest (at most twice its time plus 2 ms): a server that starts to
-/// queue its connections shows it in its answers' time before its backlog overflows, while a slow
-/// page that many can wait on at once (a 50 ms page) keeps its time however many wait.
+/// A server whose listen backlog overflows drops the new connections' SYNs (or the handshake's
+/// last ACK) without a word; the client's kernel sends them again after a second, then three,
+/// seven, fifteen: a burst of a thousand connections at a small server (`python3 -m http.server`,
+/// backlog 5) leaves some waiting half a minute. So:
+/// - a server's first GET goes alone (``probeTime``): its answer is the server's quickest, unloaded;
+/// - then the window is `initial`, and each GET that finishes while others wait moves it: a *quick*
+///   answer (at most twice the quickest plus 2 ms) opens `growthPerAnswer` place, a *flat* one
+///   (within a fifth of the quickest plus 1 ms: the server took the whole window without making
+///   anyone wait, as a server that queues cannot) opens `growthPerFlatAnswer`, a slower one gives a
+///   place back down to `initial`. So a slow page that many can wait on at once (50 ms each,
+///   however many wait) quadruples the window per round, and a server that starts to queue shows it
+///   in its answers' time, before its backlog overflows, and stops it;
+/// - it halves when a GET took `slowConnect` or more to get its request onto a connection, or its
+///   answer came that much later than the quickest, which on a loopback or LAN connection only a
+///   lost handshake explains. One halving per round: GETs admitted before the last cut do not cut
+///   again. Past the first halving it grows by one per window's worth of GETs;
+/// - `maximum` (the configured `connections_per_host`) bounds it.
 ///
 /// Values only, events in and decisions out: the pool holds one per server under its lock.
 package struct ConnectionWindow: Sendable, Equatable {
@@ -38,14 +40,26 @@ package struct ConnectionWindow: Sendable, Equatable {
     private var lastCut: NIODeadline?
     /// The quickest answer seen from this server, admission to response head.
     private var quickest: TimeAmount?
+    /// Whether the server's first GET is still out alone (``probeTime``).
+    package private(set) var probing = true
 
     /// The window a server starts with, or `maximum` if lower. Measured: 100 at once already
     /// overflows `python3 -m http.server`'s backlog and costs seconds of retransmitted SYNs.
     package static let initial = 32
-    /// Places a quick answer adds below the threshold: the window doubles per round. Measured
-    /// (docs/performance.md): growing fourfold per round made neither the 50 ms page's burst quicker
-    /// nor the small server's safe.
+    /// Places a quick answer adds below the threshold: the window doubles per round.
     package static let growthPerAnswer = 1
+    /// Places a flat answer adds below the threshold: the window quadruples per round. Measured
+    /// (docs/performance.md): growing eightfold was no quicker, as opening the connections then
+    /// takes longer than a 50 ms round.
+    package static let growthPerFlatAnswer = 3
+    /// How long a server's first GET goes alone before the rest of the window follows it. Its answer
+    /// is the server's quickest, taken unloaded: learnt from the first window's GETs instead, a
+    /// small server's quickest is already its time under load, and answers twice as slow as that
+    /// keep opening the window past what its backlog holds (`python3 -m http.server`: 135 at once
+    /// within 90 ms, then seconds of handshakes taken again). A server that answers within this
+    /// time has its unloaded time known; one that does not is slow by itself (a 50 ms page), and
+    /// its first window waits only this long.
+    package static let probeTime = TimeAmount.milliseconds(5)
     /// A connection that took this long to carry its request met a dropped SYN (Linux sends the
     /// first again after one second).
     package static let slowConnect = TimeAmount.milliseconds(900)
@@ -62,7 +76,7 @@ package struct ConnectionWindow: Sendable, Equatable {
 
     /// A GET wants to start: returns true when admitted now, else it waits its turn as `id`.
     package mutating func request(id: UInt64) -> Bool {
-        if inFlight < limit && waitingCount == 0 {
+        if inFlight < (probing ? 1 : limit) && waitingCount == 0 {
             inFlight += 1
             return true
         }
@@ -78,12 +92,25 @@ package struct ConnectionWindow: Sendable, Equatable {
         return true
     }
 
+    /// The first GET went out ``probeTime`` ago without an answer: the rest of the window follows
+    /// it. Returns the waiting GETs admitted now.
+    package mutating func probeTimeElapsed() -> [UInt64] {
+        guard probing else { return [] }
+        probing = false
+        return admitWaiting()
+    }
+
     /// Whether nothing is in flight or waiting.
     package var isIdle: Bool { inFlight == 0 && waitingCount == 0 }
 
     /// A GET admitted at `admitted` had its request on a connection after `connectTime`.
     package mutating func connected(admitted: NIODeadline, connectTime: TimeAmount, now: NIODeadline) {
         guard connectTime >= Self.slowConnect else { return }
+        cut(admitted: admitted, now: now)
+    }
+
+    /// Halves the window, once per round: GETs admitted before the last cut do not cut again.
+    private mutating func cut(admitted: NIODeadline, now: NIODeadline) {
         if let lastCut, admitted < lastCut { return }
         threshold = max(2, limit / 2)
         limit = threshold
@@ -92,17 +119,38 @@ package struct ConnectionWindow: Sendable, Equatable {
     }
 
     /// An admitted GET finished, whatever its outcome; `answeredIn` is the time from its admission
-    /// to its response's head, nil when none came. Returns the waiting GETs admitted now.
-    package mutating func finished(answeredIn: TimeAmount?) -> [UInt64] {
+    /// (at `admitted`) to its response's head, nil when none came. Returns the waiting GETs admitted
+    /// now.
+    package mutating func finished(
+        answeredIn: TimeAmount?, admitted: NIODeadline = .uptimeNanoseconds(0), now: NIODeadline = .now()
+    ) -> [UInt64] {
         inFlight -= 1
+        let probe = probing
+        probing = false
         var quick = false
+        var flat = false
         if let answeredIn {
-            quickest = min(quickest ?? answeredIn, answeredIn)
-            quick = answeredIn <= (quickest ?? answeredIn) * 2 + .milliseconds(2)
+            let quickest = min(self.quickest ?? answeredIn, answeredIn)
+            self.quickest = quickest
+            quick = answeredIn <= quickest * 2 + .milliseconds(2)
+            flat = answeredIn <= quickest + .nanoseconds(quickest.nanoseconds / 5) + .milliseconds(1)
+            if answeredIn >= quickest + Self.slowConnect {
+                // The server dropped the handshake's last ACK because its accept queue was full:
+                // the client saw the connection open, the server took it only when it sent its
+                // SYN-ACK again a second later. The same signal as a slow connect.
+                cut(admitted: admitted, now: now)
+            }
         }
-        if quick && waitingCount > 0 && limit < maximum {
+        if probe {
+            // The probe's answer sets the quickest; the window it opens is the initial one.
+        } else if !quick && waitingCount > 0 && limit > Self.initial && answeredIn != nil {
+            // The server queues: give back the growth that made it, one place per slow answer, down
+            // to the initial window. A server that only grows makes its backlog overflow before the
+            // halving's signal (a second late) arrives.
+            limit -= 1
+        } else if quick && waitingCount > 0 && limit < maximum {
             if limit < threshold {
-                limit = min(threshold, limit + Self.growthPerAnswer)
+                limit = min(threshold, limit + (flat ? Self.growthPerFlatAnswer : Self.growthPerAnswer))
             } else {
                 finishedSinceGrowth += 1
                 if finishedSinceGrowth >= limit {
@@ -111,6 +159,11 @@ package struct ConnectionWindow: Sendable, Equatable {
                 }
             }
         }
+        return admitWaiting()
+    }
+
+    /// Admits waiting GETs, oldest first, while the window has room.
+    private mutating func admitWaiting() -> [UInt64] {
         var admitted: [UInt64] = []
         while inFlight < limit && waitingHead < waiting.count {
             admitted.append(waiting[waitingHead])
