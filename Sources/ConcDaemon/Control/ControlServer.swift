@@ -133,11 +133,13 @@ package final class ControlServer: Service {
     /// `shutting_down`, which it can safely send again. (With nothing to drain, the pools finish
     /// within a millisecond, and the e2e restart test saw one such client in about 400.)
     package func finishConnections(timeout: TimeAmount = .seconds(5), grace: Duration = .milliseconds(250)) async {
-        let open = connections.all()
-        guard !open.isEmpty else { return }
         if let stopped = stoppedAccepting.withLock({ $0 }) {
             try? await Task.sleep(until: stopped + grace, clock: .continuous)
         }
+        // Taken after the grace: a client accepted at the last moment is registered meanwhile, and
+        // with nothing open before it a daemon must still wait for it.
+        let open = connections.all()
+        guard !open.isEmpty else { return }
         logger.debug("closing client connections", metadata: ["connections": "\(open.count)"])
         await withTaskGroup(of: Void.self) { group in
             for connection in open {
