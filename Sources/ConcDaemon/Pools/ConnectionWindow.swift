@@ -49,8 +49,8 @@ package struct ConnectionWindow: Sendable, Equatable {
     /// Places a quick answer adds below the threshold: the window doubles per round.
     package static let growthPerAnswer = 1
     /// Places a flat answer adds below the threshold: the window quadruples per round. Measured
-    /// (docs/performance.md): growing eightfold was no quicker, as opening the connections then
-    /// takes longer than a 50 ms round.
+    /// (docs/performance.md): eightfold was 20-30 ms quicker on a 50 ms page but drowned a cold
+    /// small server, whose slow first answer makes its queued answers look flat.
     package static let growthPerFlatAnswer = 3
     /// How long a server's first GET goes alone before the rest of the window follows it. Its answer
     /// is the server's quickest, taken unloaded: learnt from the first window's GETs instead, a
