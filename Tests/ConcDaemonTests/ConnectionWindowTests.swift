@@ -74,11 +74,18 @@ import Testing
         #expect(slowPage.limit == ConnectionWindow.initial + 20 * ConnectionWindow.growthPerFlatAnswer)
     }
 
-    @Test func aSlowConnectHalvesTheWindowOncePerRound() {
+    /// A window that doubled once (to 64) on spread answers, with 500 GETs asked for.
+    private func doubledOnce() -> ConnectionWindow {
         var window = opened(probe: quick, count: 500)
         for _ in 0..<32 { _ = window.finished(answeredIn: .microseconds(2_500)) }
+        return window
+    }
+
+    private let start = NIODeadline.uptimeNanoseconds(1_000_000_000)
+
+    @Test func aSlowConnectHalvesTheWindowOncePerRound() {
+        var window = doubledOnce()
         #expect(window.limit == 64)
-        let start = NIODeadline.uptimeNanoseconds(1_000_000_000)
         let second = start + .seconds(1)
         // Two GETs admitted at `start` met dropped SYNs: one halving, not two.
         window.connected(admitted: start, connectTime: .seconds(1), now: second)
@@ -98,10 +105,8 @@ import Testing
     @Test func anAnswerASecondLateHalvesTheWindowAsASlowConnectDoes() {
         // The server dropped the handshake's last ACK: the connection looked open at once, the
         // answer came after the server sent its SYN-ACK again.
-        var window = opened(probe: quick, count: 500)
-        for _ in 0..<32 { _ = window.finished(answeredIn: .microseconds(2_500)) }
+        var window = doubledOnce()
         #expect(window.limit == 64)
-        let start = NIODeadline.uptimeNanoseconds(1_000_000_000)
         let late = start + .seconds(1)
         _ = window.finished(answeredIn: .seconds(1), admitted: start, now: late)
         #expect(window.limit == 32 && window.threshold == 32)
