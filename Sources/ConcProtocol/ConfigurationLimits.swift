@@ -27,6 +27,8 @@ public enum ConfigurationLimits {
     public static let sendBufferKiB = 16...1_048_576
     /// Seconds a connection may stay stalled (`connections.stall_timeout`) or a metrics connection idle.
     public static let connectionSeconds = 0.1...86_400.0
+    /// Connections a second a peer may open and leave without a request (0: no limit).
+    public static let vanishingPerSecond = 0...1_000_000
     /// Metrics connections open at once.
     public static let metricsConnections = 1...65_536
     /// KiB of each output stream of a command (`exec`) kept in its reply.

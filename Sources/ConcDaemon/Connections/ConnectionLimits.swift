@@ -10,6 +10,12 @@ public struct ConnectionLimits: Sendable, Equatable {
     /// Seconds a peer may leave the daemon's replies unread above `sendBufferBytes` before it is
     /// disconnected, logged once with who it was. `connections.stall_timeout`; default 60.
     public var stallTimeoutSeconds: Double = 60
+    /// Connections a second one peer (a process on the control socket, an address on the metrics
+    /// listener) may open that come to nothing (it leaves before a whole request, or its metrics
+    /// request is refused), and five seconds' worth at once; past that its new connections are
+    /// closed as they are accepted until it slows down (`VanishGuard`). 0 refuses no one.
+    /// `connections.vanishing_per_second`; default 20.
+    public var vanishingPerSecond: Int = 20
     /// Metrics connections open at once; the next one is answered 503 and closed.
     /// `metrics.max_connections`; default 64.
     public var metricsMaxConnections: Int = 64
