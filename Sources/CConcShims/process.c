@@ -11,6 +11,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 
 _Static_assert(sizeof(concd_ucred) == sizeof(struct ucred), "concd_ucred must match struct ucred");
@@ -52,6 +53,10 @@ int concd_pidfd_open(pid_t pid) {
 
 int concd_pipe_cloexec(int descriptors[2]) {
     return pipe2(descriptors, O_CLOEXEC);
+}
+
+int concd_accept_nonblocking(int listening) {
+    return accept4(listening, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 }
 
 int concd_limit_data(pid_t pid, unsigned long long bytes) {

@@ -44,6 +44,10 @@ int concd_set_thread_name(const char *name);
 /// child another thread spawns meanwhile.
 int concd_pipe_cloexec(int descriptors[2]);
 
+/// accept4 with SOCK_NONBLOCK and SOCK_CLOEXEC (glibc declares accept4 only under _GNU_SOURCE),
+/// not asking for the peer's address: the accepted descriptor, or -1 with errno.
+int concd_accept_nonblocking(int listening);
+
 /// A descriptor that polls readable when child `pid` has ended (pidfd_open, Linux 5.3), or -1 with errno.
 int concd_pidfd_open(pid_t pid);
 

@@ -11,8 +11,10 @@ import Synchronization
 /// flush task on the event loop, which writes every reply queued by the time it runs, and the end of
 /// a read burst (`channelReadComplete`) flushes what the burst produced without waiting for it. So a
 /// busy connection costs one write system call and one wake-up for many replies, not one each.
-/// The peer's credentials (SO_PEERCRED, which the kernel fixed at connect) are read only for admin
-/// requests, for `exec` (which the exec policy allows per user) and for the log, so other connections never pay for them. A connection that sends bad
+/// The peer's credentials (SO_PEERCRED, which the kernel fixed at connect) are read once, at
+/// accept (`ControlServer`), for admin requests, for `exec` (which the exec policy allows per user),
+/// for the log, and to count a connection that leaves without a whole frame against its peer
+/// (`VanishGuard`). A connection that sends bad
 /// frames is logged when the first is rejected and, if more followed, once more when it closes with
 /// their count: a fuzzer or a broken client costs two log lines, not one per frame.
 final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
@@ -29,6 +31,12 @@ final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
     private let rejected = Atomic(0)
     /// Who the peer is, read when its first request was rejected (the socket is gone by the close).
     private let peer = Mutex<Logger.Metadata?>(nil)
+    /// The peer's credentials as read at accept (nil if the kernel would not say).
+    private let credentials: PeerCredentials?
+    /// Where a connection that closes before its first whole frame is counted against its peer.
+    private let vanishing: VanishGuard<PeerCredentials>?
+    /// A whole frame (or one too long) has arrived: the peer did not just vanish. Touched only on the event loop.
+    private let sawFrame = Atomic(false)
 
     private struct Outbox {
         /// Encoded replies not yet handed to the channel.
@@ -41,8 +49,13 @@ final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
     private let firstRejections: LogThrottle
     private let rejectingCloses: LogThrottle
 
-    init(dispatcher: Dispatcher, firstRejections: LogThrottle, rejectingCloses: LogThrottle, logger: Logger) {
+    init(
+        dispatcher: Dispatcher, credentials: PeerCredentials? = nil, vanishing: VanishGuard<PeerCredentials>? = nil,
+        firstRejections: LogThrottle, rejectingCloses: LogThrottle, logger: Logger
+    ) {
         self.dispatcher = dispatcher
+        self.credentials = credentials
+        self.vanishing = vanishing
         self.firstRejections = firstRejections
         self.rejectingCloses = rejectingCloses
         self.logger = logger
@@ -52,6 +65,7 @@ final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
         let frame = Self.unwrapInboundIn(data)
         let channel = context.channel
         inReadBurst.store(true, ordering: .relaxed)
+        sawFrame.store(true, ordering: .relaxed)
         let request: Request
         do {
             request = try RequestCodec.decode(frame.readableBytesView)
@@ -62,6 +76,10 @@ final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
         }
         guard request.operation.needsCaller else {
             dispatcher.handle(request) { [self] reply in send(reply, on: channel) }
+            return
+        }
+        if let credentials {
+            dispatcher.handle(request, peer: credentials) { [self] reply in send(reply, on: channel) }
             return
         }
         // On the channel's own event loop the option is read at once: the future is already complete.
@@ -87,11 +105,13 @@ final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
             metadata["rejected"] = "\(count)"
             rejectingCloses.log(metadata, peer: metadata.peerName)
         }
+        if let credentials, let vanishing, !sawFrame.load(ordering: .relaxed) { vanishing.vanished(credentials) }
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if let tooLarge = error as? FrameTooLargeError {
+            sawFrame.store(true, ordering: .relaxed)
             let logger = logger
             PeerIdentity.metadata(of: context.channel).whenSuccess { peer in
                 var metadata = peer

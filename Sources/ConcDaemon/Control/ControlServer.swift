@@ -17,7 +17,7 @@ package final class ControlServer: Service {
     private let dispatcher: Dispatcher
     private let group: any EventLoopGroup
     private let logger: Logger
-    private let channel: any Channel
+    private let acceptor: Acceptor
     private let connections: OpenConnections
     /// The throttled give-up lines of its connections (`LogThrottle`), written out at shutdown.
     private let throttles: [LogThrottle]
@@ -27,7 +27,7 @@ package final class ControlServer: Service {
     let isSocketActivated: Bool
 
     private init(
-        socketPath: String, dispatcher: Dispatcher, group: any EventLoopGroup, logger: Logger, channel: any Channel,
+        socketPath: String, dispatcher: Dispatcher, group: any EventLoopGroup, logger: Logger, acceptor: Acceptor,
         connections: OpenConnections, throttles: [LogThrottle], isSocketActivated: Bool
     ) {
         self.connections = connections
@@ -36,7 +36,7 @@ package final class ControlServer: Service {
         self.dispatcher = dispatcher
         self.group = group
         self.logger = logger
-        self.channel = channel
+        self.acceptor = acceptor
         self.isSocketActivated = isSocketActivated
     }
 
@@ -61,27 +61,43 @@ package final class ControlServer: Service {
             timers: group.next()
         )
         let throttles = [firstRejections, rejectingCloses]
-        let bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 1024)
-            .childChannelOption(.writeBufferWaterMark, value: limits.writeBufferWaterMark)
-            .childChannelInitializer { channel in
-                connections.insert(channel)
-                return channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandlers(
-                        ByteToMessageHandler(LineFrameDecoder()),
-                        ControlConnectionHandler(
-                            dispatcher: dispatcher, firstRejections: firstRejections, rejectingCloses: rejectingCloses,
-                            logger: logger
-                        ),
-                        SlowReaderHandler(timeout: limits.stallTimeout, logger: logger)
-                    )
-                }
+        let vanishing = VanishGuard<PeerCredentials>(perSecond: limits.vanishingPerSecond, logger: logger, timers: group.next()) {
+            ["peer_uid": "\($0.uid)", "peer_pid": "\($0.pid)"]
+        }
+        // Runs on the acceptor's thread for each accepted descriptor: a refused one is closed
+        // before NIO builds anything for it.
+        let serve: @Sendable (CInt) -> Void = { descriptor in
+            let credentials = PeerCredentials.of(descriptor: descriptor)
+            if let credentials, !vanishing.admit(credentials) {
+                close(descriptor)
+                return
             }
+            Acceptor.serve(descriptor, on: group, limits: limits, logger: logger) { channel in
+                connections.insert(channel)
+                try channel.pipeline.syncOperations.addHandlers(
+                    ByteToMessageHandler(LineFrameDecoder()),
+                    ControlConnectionHandler(
+                        dispatcher: dispatcher, credentials: credentials, vanishing: vanishing,
+                        firstRejections: firstRejections, rejectingCloses: rejectingCloses, logger: logger
+                    ),
+                    SlowReaderHandler(timeout: limits.stallTimeout, logger: logger)
+                )
+            }
+        }
+        func accepting(_ descriptor: CInt) throws(BindError) -> Acceptor {
+            do {
+                return try Acceptor(descriptor: descriptor, name: "control", logger: logger, handle: serve)
+            } catch {
+                close(descriptor)
+                throw BindError(code: .bindFailed, path: socketPath, underlyingError: error, reason: nil)
+            }
+        }
         if let descriptor = SocketActivation.listeningSocket() {
-            let channel = try await bootstrap.withBoundSocket(descriptor).get()
+            let acceptor = try accepting(descriptor)
+            acceptor.start()
             logger.info("listening on the socket systemd passed", metadata: ["socket": "\(socketPath)", "fd": "\(descriptor)"])
             return ControlServer(
-                socketPath: socketPath, dispatcher: dispatcher, group: group, logger: logger, channel: channel,
+                socketPath: socketPath, dispatcher: dispatcher, group: group, logger: logger, acceptor: acceptor,
                 connections: connections, throttles: throttles, isSocketActivated: true
             )
         }
@@ -94,20 +110,17 @@ package final class ControlServer: Service {
         try removeStaleSocket(at: address)
         let previous = umask(0o117)
         defer { umask(previous) }
-        let channel: any Channel
+        let descriptor: CInt
         do {
-            channel = try await bootstrap.bind(unixDomainSocketPath: socketPath).get()
-        } catch let error as IOError {
-            throw BindError(
-                code: .bindFailed, path: socketPath, underlyingError: Errno(rawValue: error.errnoCode),
-                reason: "\(error)"
-            )
+            descriptor = try ListeningSocket.unix(address, backlog: 1024)
         } catch {
-            throw BindError(code: .bindFailed, path: socketPath, underlyingError: nil, reason: "\(error)")
+            throw BindError(code: .bindFailed, path: socketPath, underlyingError: error, reason: nil)
         }
+        let acceptor = try accepting(descriptor)
+        acceptor.start()
         logger.info("listening", metadata: ["socket": "\(socketPath)"])
         return ControlServer(
-            socketPath: socketPath, dispatcher: dispatcher, group: group, logger: logger, channel: channel,
+            socketPath: socketPath, dispatcher: dispatcher, group: group, logger: logger, acceptor: acceptor,
             connections: connections, throttles: throttles, isSocketActivated: false
         )
     }
@@ -117,7 +130,7 @@ package final class ControlServer: Service {
         for throttle in throttles { throttle.flush(force: true) }
         dispatcher.stopAccepting()
         logger.info("control socket closing; in-flight tasks will still be answered")
-        try? await channel.close()
+        acceptor.stop()
         stoppedAccepting.withLock { $0 = .now }
         // A socket systemd passed stays systemd's: it keeps listening (and queueing) while concd restarts.
         if !isSocketActivated { unlink(socketPath) }

@@ -4,7 +4,7 @@ import NIOCore
 
 /// Who is on the other end of a control connection, as the kernel saw them connect (SO_PEERCRED):
 /// not something the client can claim for itself.
-package struct PeerCredentials: Sendable, Equatable, CustomStringConvertible {
+package struct PeerCredentials: Sendable, Hashable, CustomStringConvertible {
     /// The client's pid when it connected.
     package var pid: Int32
     /// The client's effective user id.
@@ -31,6 +31,14 @@ package struct PeerCredentials: Sendable, Equatable, CustomStringConvertible {
                 PeerCredentials(pid: credentials.pid, uid: credentials.uid, gid: credentials.gid)
             }
             .recover { _ -> PeerCredentials? in nil }
+    }
+
+    /// The credentials of the peer of the connected Unix socket `descriptor`; nil if the kernel will not say.
+    static func of(descriptor: CInt) -> PeerCredentials? {
+        var credentials = concd_ucred()
+        var length = socklen_t(MemoryLayout<concd_ucred>.size)
+        guard getsockopt(descriptor, SOL_SOCKET, SO_PEERCRED, &credentials, &length) == 0 else { return nil }
+        return PeerCredentials(pid: credentials.pid, uid: credentials.uid, gid: credentials.gid)
     }
 
     /// Whether this peer may use admin operations: root, or the user the daemon runs as.

@@ -1,3 +1,4 @@
+import Glibc
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -17,15 +18,15 @@ import Synchronization
 /// reads turned off meanwhile (`SlowReaderHandler`); a connection idle for `metricsIdleTimeoutSeconds` or stalled for
 /// `stallTimeoutSeconds` is closed. A scraper that behaves meets none of these.
 package final class MetricsHTTPServer: Service {
-    private let channel: any Channel
+    private let acceptor: Acceptor
     private let logger: Logger
     /// The throttled give-up lines of its connections (`LogThrottle`), written out at shutdown.
     private let throttles: [LogThrottle]
     /// The address it actually listens on (the port filled in when 0 was asked for).
     package let address: ListenAddress
 
-    private init(channel: any Channel, address: ListenAddress, throttles: [LogThrottle], logger: Logger) {
-        self.channel = channel
+    private init(acceptor: Acceptor, address: ListenAddress, throttles: [LogThrottle], logger: Logger) {
+        self.acceptor = acceptor
         self.address = address
         self.throttles = throttles
         self.logger = logger
@@ -54,41 +55,55 @@ package final class MetricsHTTPServer: Service {
             limits.maxHeaderFieldCount = 100
             return limits
         }()
-        let channel = try await ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 128)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.writeBufferWaterMark, value: limits.writeBufferWaterMark)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let pipeline = channel.pipeline.syncOperations
-                    guard open.admit(channel) else {
-                        try pipeline.addHandler(RefusingHandler())
-                        return
-                    }
-                    try pipeline.addHandler(IdleStateHandler(readTimeout: limits.metricsIdleTimeout))
-                    try pipeline.configureHTTPServerPipeline(
-                        withErrorHandling: false, withEncoderConfiguration: .init(),
-                        withDecoderLimitConfiguration: decoderLimits
-                    )
-                    try pipeline.addHandlers(
-                        MetricsRequestHandler(
-                            dispatcher: dispatcher, refusals: refusals, idleCloses: idleCloses, logger: logger
-                        ),
-                        SlowReaderHandler(timeout: limits.stallTimeout, logger: logger)
-                    )
-                }
+        let vanishing = VanishGuard<String>(perSecond: limits.vanishingPerSecond, logger: logger, timers: group.next()) {
+            ["peer": "\($0)"]
+        }
+        // Runs on the acceptor's thread for each accepted descriptor: a refused one is closed
+        // before NIO builds anything for it, and so is one without a peer address, which was reset
+        // before it was accepted.
+        let serve: @Sendable (CInt) -> Void = { descriptor in
+            guard let address = ListeningSocket.peerAddress(of: descriptor)?.ipAddress, vanishing.admit(address) else {
+                close(descriptor)
+                return
             }
-            .bind(host: address.host, port: address.port)
-            .get()
-        let bound = ListenAddress(host: address.host, port: channel.localAddress?.port ?? address.port)
+            Acceptor.serve(descriptor, on: group, limits: limits, logger: logger) { channel in
+                let pipeline = channel.pipeline.syncOperations
+                guard open.admit(channel) else {
+                    try pipeline.addHandler(RefusingHandler())
+                    return
+                }
+                try pipeline.addHandler(IdleStateHandler(readTimeout: limits.metricsIdleTimeout))
+                try pipeline.configureHTTPServerPipeline(
+                    withErrorHandling: false, withEncoderConfiguration: .init(),
+                    withDecoderLimitConfiguration: decoderLimits
+                )
+                try pipeline.addHandlers(
+                    MetricsRequestHandler(
+                        dispatcher: dispatcher, refusals: refusals, idleCloses: idleCloses,
+                        vanishing: (vanishing, address), logger: logger
+                    ),
+                    SlowReaderHandler(timeout: limits.stallTimeout, logger: logger)
+                )
+            }
+        }
+        let listening = try ListeningSocket.tcp(SocketAddress.makeAddressResolvingHost(address.host, port: address.port), backlog: 128)
+        let acceptor: Acceptor
+        do {
+            acceptor = try Acceptor(descriptor: listening.descriptor, name: "metrics", logger: logger, handle: serve)
+        } catch {
+            close(listening.descriptor)
+            throw error
+        }
+        acceptor.start()
+        let bound = ListenAddress(host: address.host, port: listening.port)
         logger.info("serving Prometheus metrics", metadata: ["metrics_listen": "\(bound)", "path": "/metrics"])
-        return MetricsHTTPServer(channel: channel, address: bound, throttles: [refusals, idleCloses], logger: logger)
+        return MetricsHTTPServer(acceptor: acceptor, address: bound, throttles: [refusals, idleCloses], logger: logger)
     }
 
     package func run() async throws {
         try? await gracefulShutdown()
         for throttle in throttles { throttle.flush(force: true) }
-        try? await channel.close()
+        acceptor.stop()
     }
 }
 
@@ -177,18 +192,34 @@ final class MetricsRequestHandler: ChannelInboundHandler {
     private var waiting: HTTPRequestHead?
     /// Set once the connection is being closed after an error: nothing more is read or answered.
     private var closing = false
+    /// Where the connection is counted against its peer's address if the peer leaves before a
+    /// request's head or sends a request that is refused (431, 413, 400).
+    private let vanishing: (guard: VanishGuard<String>, address: String)?
+    /// A request's head has arrived.
+    private var sawRequest = false
 
-    init(dispatcher: Dispatcher, refusals: LogThrottle, idleCloses: LogThrottle, logger: Logger) {
+    init(
+        dispatcher: Dispatcher, refusals: LogThrottle, idleCloses: LogThrottle,
+        vanishing: (guard: VanishGuard<String>, address: String)? = nil, logger: Logger
+    ) {
         self.dispatcher = dispatcher
         self.refusals = refusals
         self.idleCloses = idleCloses
+        self.vanishing = vanishing
         self.logger = logger
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        // Only a peer that left on its own; one answered 431 or closed for idling was the daemon's doing.
+        if !sawRequest, !closing, let vanishing { vanishing.guard.vanished(vanishing.address) }
+        context.fireChannelInactive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !closing else { return }
         switch Self.unwrapInboundIn(data) {
         case .head(let request):
+            sawRequest = true
             head = request
         case .body:
             refuse(.payloadTooLarge, "the metrics endpoint takes no request body", context: context)
@@ -249,6 +280,9 @@ final class MetricsRequestHandler: ChannelInboundHandler {
     /// Answers `status` with `reason` and closes the connection, logged once with the peer.
     private func refuse(_ status: HTTPResponseStatus, _ reason: String, context: ChannelHandlerContext) {
         closing = true
+        // A refused request counts against its peer as a departure without one does: a peer that
+        // reconnects to send endless headers costs the daemon as much, and is refused at accept the same way.
+        if let vanishing { vanishing.guard.vanished(vanishing.address) }
         let refusals = refusals
         PeerIdentity.metadata(of: context.channel).whenSuccess { peer in
             var metadata = peer
