@@ -44,6 +44,41 @@ import Testing
         #expect(counts.count > 6, "the generator should reach many error codes: \(counts)")
     }
 
+    /// The quick rejection of text that cannot be JSON never rejects what Foundation would read:
+    /// over generated frames, their truncations and their bytes reversed, whenever it says "cannot
+    /// be JSON", Foundation fails too, and `decode` answers as Foundation's path does.
+    @Test func theQuickRejectionAgreesWithFoundation() async throws {
+        var generator = SplitMix64(seed: Self.seed ^ 0xC0FFEE)
+        var rejected = 0
+        for index in 0..<(Self.iterations / 10) {
+            if index % 1000 == 0 { await Task.yield() }
+            var frame = FrameGenerator.frame(&generator)
+            switch Int.random(in: 0..<3, using: &generator) {
+            case 0: frame = Array(frame.prefix(Int.random(in: 0...frame.count, using: &generator)))
+            case 1: frame.reverse()
+            default: break
+            }
+            guard frame.withUnsafeBufferPointer({ RequestCodec.cannotBeJSON($0) }) else { continue }
+            rejected += 1
+            let foundation = try? JSONSerialization.jsonObject(with: Data(frame), options: [.fragmentsAllowed])
+            #expect(foundation == nil, "seed \(Self.seed) #\(index): Foundation reads \(frame)")
+            do {
+                _ = try RequestCodec.decode(frame)
+                Issue.record("seed \(Self.seed) #\(index): \(frame) decoded")
+            } catch {
+                #expect(error.id == nil && error.error.code == .invalidJSON && error.error.message == "the frame is not valid JSON")
+            }
+        }
+        #expect(rejected > Self.iterations / 100, "the generator should make frames that cannot be JSON")
+        // Worked cases: a request without its brace, noise, white space, and what it leaves to Foundation.
+        for (text, cannot) in [
+            (#"{"id":1,"op":"ping""#, true), ("\u{7}x", true), ("  ", true), ("", true), (#"]"#, true),
+            (#"{"id":1,"op":"ping"}"#, false), (#"[1]"#, false), ("\"x\"", false), ("12", false), ("{", true),
+        ] {
+            #expect(Array(text.utf8).withUnsafeBufferPointer { RequestCodec.cannotBeJSON($0) } == cannot, "\(text)")
+        }
+    }
+
     /// However a stream of lines is cut into reads, the frame decoder yields the same frames.
     @Test func framingDoesNotDependOnHowBytesArrive() async throws {
         var generator = SplitMix64(seed: Self.seed ^ 0x5DEECE66D)
