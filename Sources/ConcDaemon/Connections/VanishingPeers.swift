@@ -41,11 +41,6 @@ package struct VanishingPeers<Peer: Hashable & Sendable>: Sendable {
         package var peer: Peer
         /// Connections refused since it was first refused.
         package var refused: Int
-
-        package init(peer: Peer, refused: Int) {
-            self.peer = peer
-            self.refused = refused
-        }
     }
 
     private struct Bucket {
