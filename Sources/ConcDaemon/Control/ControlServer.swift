@@ -41,7 +41,8 @@ package final class ControlServer: Service {
     }
 
     /// Takes the listening socket systemd passed (socket activation), or else binds `socketPath`
-    /// (mode 0660), and starts accepting.
+    /// (mode 0660), and starts accepting on an `Acceptor`: a process whose connections keep coming
+    /// to nothing is refused there, before NIO builds anything (`VanishGuard`).
     /// Each connection is read only while the replies it is owed stay under `limits.sendBufferBytes`
     /// (the write-buffer water marks and `autoRead`, by `SlowReaderHandler`), and is closed if they
     /// stay above it for `limits.stallTimeoutSeconds`.
