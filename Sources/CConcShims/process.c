@@ -11,7 +11,6 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/socket.h>
 #include <sys/syscall.h>
 
 _Static_assert(sizeof(concd_ucred) == sizeof(struct ucred), "concd_ucred must match struct ucred");

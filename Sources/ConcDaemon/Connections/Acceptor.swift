@@ -30,10 +30,15 @@ package final class Acceptor: Sendable {
 
     private enum State { case idle, running, stopped }
 
-    /// An acceptor for the listening socket `descriptor` (which it owns from now on and closes on
-    /// `stop`); `handle` gets each accepted descriptor, non-blocking and close-on-exec, and owns it.
+    /// An acceptor for the listening socket `descriptor`, which it owns from now on: it closes it on
+    /// `stop`, or at once if it cannot be made. `handle` gets each accepted descriptor,
+    /// non-blocking and close-on-exec, and owns it.
     package init(descriptor: CInt, name: String, logger: Logger, handle: @escaping @Sendable (CInt) -> Void) throws(Errno) {
-        guard let wake = Syscall.closeOnExecPipe() else { throw Errno(rawValue: errno) }
+        guard let wake = Syscall.closeOnExecPipe() else {
+            let error = Errno(rawValue: errno)
+            close(descriptor)
+            throw error
+        }
         // A socket systemd passed may block; accept4 after poll must not (another may take the connection).
         let flags = fcntl(descriptor, F_GETFL)
         if flags >= 0 && flags & O_NONBLOCK == 0 { _ = fcntl(descriptor, F_SETFL, flags | O_NONBLOCK) }
@@ -142,5 +147,4 @@ extension Acceptor {
             logger.debug("could not set up an accepted connection", metadata: ["error": "\(error)"])
         }
     }
-
 }

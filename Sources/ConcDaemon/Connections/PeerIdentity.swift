@@ -8,11 +8,15 @@ enum PeerIdentity {
     static func metadata(of channel: any Channel) -> EventLoopFuture<Logger.Metadata> {
         if case .unixDomainSocket = channel.remoteAddress {
             return PeerCredentials.of(channel).map { credentials in
-                guard let credentials else { return ["peer": "unknown"] }
-                return ["peer_uid": "\(credentials.uid)", "peer_pid": "\(credentials.pid)"]
+                credentials.map(metadata(of:)) ?? ["peer": "unknown"]
             }
         }
         let address = channel.remoteAddress.map { "\($0)" } ?? "unknown"
         return channel.eventLoop.makeSucceededFuture(["peer": "\(address)"])
+    }
+
+    /// A Unix socket peer as log metadata: `peer_uid` and `peer_pid`.
+    static func metadata(of credentials: PeerCredentials) -> Logger.Metadata {
+        ["peer_uid": "\(credentials.uid)", "peer_pid": "\(credentials.pid)"]
     }
 }

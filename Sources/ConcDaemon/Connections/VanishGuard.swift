@@ -14,6 +14,7 @@ final class VanishGuard<Peer: Hashable & Sendable>: Sendable {
     }
 
     private let state: Mutex<State>
+    private let perSecond: Int
     private let describe: @Sendable (Peer) -> Logger.Metadata
     private let logger: Logger
     private let timers: any EventLoop
@@ -22,6 +23,7 @@ final class VanishGuard<Peer: Hashable & Sendable>: Sendable {
     /// at once; 0 turns it off), describing a peer in its log lines with `describe`.
     init(perSecond: Int, logger: Logger, timers: any EventLoop, describe: @escaping @Sendable (Peer) -> Logger.Metadata) {
         state = Mutex(State(peers: VanishingPeers(limits: .init(perSecond: perSecond))))
+        self.perSecond = perSecond
         self.describe = describe
         self.logger = logger
         self.timers = timers
@@ -34,7 +36,7 @@ final class VanishGuard<Peer: Hashable & Sendable>: Sendable {
         guard case .refuse(let first) = admission else { return true }
         if first {
             var metadata = describe(peer)
-            metadata["allowed_per_second"] = "\(Int(state.withLock { $0.peers.limits.perSecond }))"
+            metadata["allowed_per_second"] = "\(perSecond)"
             logger.notice(
                 "refusing connections from a peer that keeps connecting and leaving without a request",
                 metadata: metadata

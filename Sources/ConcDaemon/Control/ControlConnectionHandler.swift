@@ -139,12 +139,13 @@ final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
 
     /// Logs the first rejected request of this connection with who sent it; later ones at debug level.
     private func noteRejected(_ error: WireError, channel: any Channel) {
+        func details() -> Logger.Metadata { ["code": "\(error.code.rawValue)", "reason": "\(error.message)"] }
         guard rejected.add(1, ordering: .relaxed).newValue == 1 else {
             // Built only at debug level (an autoclosure): a fuzzer's every frame would pay for it.
-            logger.debug("rejected a request", metadata: ["code": "\(error.code.rawValue)", "reason": "\(error.message)"])
+            logger.debug("rejected a request", metadata: details())
             return
         }
-        let metadata: Logger.Metadata = ["code": "\(error.code.rawValue)", "reason": "\(error.message)"]
+        let metadata = details()
         let firstRejections = firstRejections
         PeerIdentity.metadata(of: channel).whenSuccess { [self] who in
             peer.withLock { $0 = who }

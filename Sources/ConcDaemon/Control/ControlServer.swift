@@ -62,9 +62,9 @@ package final class ControlServer: Service {
             timers: group.next()
         )
         let throttles = [firstRejections, rejectingCloses]
-        let vanishing = VanishGuard<PeerCredentials>(perSecond: limits.vanishingPerSecond, logger: logger, timers: group.next()) {
-            ["peer_uid": "\($0.uid)", "peer_pid": "\($0.pid)"]
-        }
+        let vanishing = VanishGuard<PeerCredentials>(
+            perSecond: limits.vanishingPerSecond, logger: logger, timers: group.next(), describe: PeerIdentity.metadata(of:)
+        )
         // Runs on the acceptor's thread for each accepted descriptor: a refused one is closed
         // before NIO builds anything for it.
         let serve: @Sendable (CInt) -> Void = { descriptor in
@@ -89,7 +89,6 @@ package final class ControlServer: Service {
             do {
                 return try Acceptor(descriptor: descriptor, name: "control", logger: logger, handle: serve)
             } catch {
-                close(descriptor)
                 throw BindError(code: .bindFailed, path: socketPath, underlyingError: error, reason: nil)
             }
         }

@@ -87,13 +87,7 @@ package final class MetricsHTTPServer: Service {
             }
         }
         let listening = try ListeningSocket.tcp(SocketAddress.makeAddressResolvingHost(address.host, port: address.port), backlog: 128)
-        let acceptor: Acceptor
-        do {
-            acceptor = try Acceptor(descriptor: listening.descriptor, name: "metrics", logger: logger, handle: serve)
-        } catch {
-            close(listening.descriptor)
-            throw error
-        }
+        let acceptor = try Acceptor(descriptor: listening.descriptor, name: "metrics", logger: logger, handle: serve)
         acceptor.start()
         let bound = ListenAddress(host: address.host, port: listening.port)
         logger.info("serving Prometheus metrics", metadata: ["metrics_listen": "\(bound)", "path": "/metrics"])
