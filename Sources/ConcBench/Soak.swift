@@ -68,7 +68,7 @@ package struct Soak: Sendable {
     static let giveUpMarkers = [
         "disconnecting a client", "refused a metrics request", "refusing metrics connections",
         "closing an idle metrics connection", "rejected a request", "oversized frame", "sent rejected requests closed",
-        "(counted, not each logged)", "refusing connections from a peer", "admitting a peer again",
+        "(counted, not each logged)", "refusing connections from a peer", "admitting a peer again", "rejected requests in a row",
     ]
 
     /// How many events the lines stand for: one each, or a throttle's `count=N` for a line that

@@ -29,6 +29,8 @@ public enum ConfigurationLimits {
     public static let connectionSeconds = 0.1...86_400.0
     /// Connections a second a peer may open and leave without a request (0: no limit).
     public static let vanishingPerSecond = 0...1_000_000
+    /// Rejected frames in a row before a control connection is closed (0: never).
+    public static let rejectedInARow = 0...1_000_000
     /// Metrics connections open at once.
     public static let metricsConnections = 1...65_536
     /// KiB of each output stream of a command (`exec`) kept in its reply.

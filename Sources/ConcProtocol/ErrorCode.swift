@@ -4,6 +4,9 @@ public enum ErrorCode: String, Codable, Sendable, CaseIterable {
     case invalidJSON = "invalid_json"
     /// The frame was longer than ``ProtocolLimits/maxFrameBytes``; the connection is closed after this reply.
     case frameTooLarge = "frame_too_large"
+    /// The connection sent `connections.rejected_in_a_row` frames in a row that were all rejected
+    /// (a broken client or a fuzzer); the connection is closed after this reply, which has no id.
+    case tooManyRejected = "too_many_rejected"
     /// The request asked for a protocol version this daemon does not speak.
     case unsupportedVersion = "unsupported_version"
     /// The request lacks a required field or has a field of the wrong type.
@@ -59,7 +62,7 @@ public enum ErrorCode: String, Codable, Sendable, CaseIterable {
     /// Whether the request itself was wrong (resending it unchanged cannot succeed).
     public var isRequestError: Bool {
         switch self {
-        case .invalidJSON, .frameTooLarge, .unsupportedVersion, .badRequest, .unknownOperation, .unknownKind,
+        case .invalidJSON, .frameTooLarge, .tooManyRejected, .unsupportedVersion, .badRequest, .unknownOperation, .unknownKind,
             .invalidArgument, .unsupportedPool, .permissionDenied, .notFound, .unknownFunction, .noQueue:
             return true
         case .overflow, .httpFailed, .timeout, .busy, .workerDied, .outOfMemory, .poisoned, .shuttingDown, .taskFailed,

@@ -80,13 +80,14 @@ import Testing
 
     @Test func connectionLimitsAreRead() async throws {
         let yaml = """
-            connections: {send_buffer_kib: 64, stall_timeout: 2.5, vanishing_per_second: 0}
+            connections: {send_buffer_kib: 64, stall_timeout: 2.5, vanishing_per_second: 0, rejected_in_a_row: 7}
             metrics: {max_connections: 3, idle_timeout: 7}
             """
         let limits = try await withFile(yaml) { try await ConfigurationLoader(filePath: $0).load() }.connectionLimits
         #expect(limits.sendBufferBytes == 64 * 1024)
         #expect(limits.stallTimeoutSeconds == 2.5)
         #expect(limits.vanishingPerSecond == 0 && ConnectionLimits().vanishingPerSecond == 20)
+        #expect(limits.rejectedInARow == 7 && ConnectionLimits().rejectedInARow == 100)
         #expect(limits.metricsMaxConnections == 3)
         #expect(limits.metricsIdleTimeoutSeconds == 7)
     }
@@ -116,6 +117,7 @@ import Testing
         ("connections: {send_buffer_kib: 8}", "connections.send_buffer_kib must be 16...1048576, got 8"),
         ("connections: {stall_timeout: 0}", "connections.stall_timeout must be 0.1...86400 seconds"),
         ("connections: {vanishing_per_second: -1}", "connections.vanishing_per_second must be 0...1000000, got -1"),
+        ("connections: {rejected_in_a_row: many}", "connections.rejected_in_a_row must be a whole number, got 'many'"),
         ("metrics: {max_connections: 0}", "metrics.max_connections must be 1...65536, got 0"),
         ("metrics: {idle_timeout: soon}", "metrics.idle_timeout must be a number of seconds, got 'soon'"),
         ("pools: [", "cannot read"),

@@ -51,6 +51,29 @@ extension BinaryLevelTests {
             }
         }
 
+        @Test func aConnectionThatSendsNothingButRejectedFramesIsClosedAfterAHundredInARow() async throws {
+            try await blocking {
+                let daemon = try ConcdProcess()
+                defer { daemon.stop() }
+                let connection = try RawConnection(path: daemon.socketPath)
+                // 99 bad frames, a good one, 99 bad: the count starts again, the connection serves on.
+                connection.send(String(repeating: "nope\n", count: 99) + #"{"id":1,"op":"ping"}"# + "\n")
+                connection.send(String(repeating: "[1]\n", count: 99))
+                var codes: [String: Int] = [:]
+                for _ in 0..<199 { codes[errorCode(connection.readLine()) ?? "ok", default: 0] += 1 }
+                #expect(codes == ["invalid_json": 198, "ok": 1], "\(codes)")
+                connection.send(#"{"id":2,"op":"ping"}"# + "\n")
+                #expect(json(connection.readLine())?["ok"] as? Bool == true)
+                // A hundred in a row: each answered, then too_many_rejected without an id, and closed.
+                connection.send(String(repeating: "nope\n", count: 100) + #"{"id":3,"op":"ping"}"# + "\n")
+                for index in 0..<100 { #expect(errorCode(connection.readLine()) == "invalid_json", "reply \(index)") }
+                let last = connection.readLine()
+                #expect(errorCode(last) == "too_many_rejected" && json(last)?["id"] == nil, "\(last ?? "nothing")")
+                #expect(connection.isClosedByPeer())
+                try stillServes(daemon)
+            }
+        }
+
         @Test func randomBytesAreAnsweredOrCutOffAndHarmNoOne() async throws {
             try await blocking {
                 let daemon = try ConcdProcess()

@@ -72,9 +72,14 @@ extension BinaryLevelTests {
                 // Half a frame is not an error: the connections are held, at 64 KiB each at most.
                 #expect(hostile.connections == 200 && hostile.closedByDaemon == 0, "\(context)")
             case .fuzz:
-                // Every line is answered, and a connection costs two log lines at most, not one per frame.
+                // Lines are answered, and a connection costs two log lines at most, not one per frame.
                 #expect(hostile.replies > 0 && hostile.frames > 1000, "\(context)")
                 #expect(count("rejected a request") <= 2 * hostile.connections, "\(context)")
+                // Connections that sent only garbage were closed after 100 rejected frames in a row
+                // (throttled lines), and past its burst the fuzzer was refused at accept, said once.
+                #expect(hostile.closedByDaemon >= 1 && count("rejected requests in a row") >= 1, "\(context)")
+                #expect(Soak.events(in: lines.filter { $0.contains("rejected requests in a row") }) <= hostile.connections, "\(context)")
+                #expect(count("refusing connections from a peer") == 1 && count("peer_pid=\(getpid())") >= 1, "\(context)")
             }
         }
     }

@@ -186,6 +186,7 @@ public struct ConfigurationLoader: Sendable {
         if let kib = try integer("connections.send_buffer_kib", limits.sendBufferKiB) { connectionLimits.sendBufferBytes = kib * 1024 }
         if let stall = try seconds("connections.stall_timeout", limits.connectionSeconds) { connectionLimits.stallTimeoutSeconds = stall }
         if let rate = try integer("connections.vanishing_per_second", limits.vanishingPerSecond) { connectionLimits.vanishingPerSecond = rate }
+        if let most = try integer("connections.rejected_in_a_row", limits.rejectedInARow) { connectionLimits.rejectedInARow = most }
         if let most = try integer("metrics.max_connections", limits.metricsConnections) { connectionLimits.metricsMaxConnections = most }
         if let idle = try seconds("metrics.idle_timeout", limits.connectionSeconds) { connectionLimits.metricsIdleTimeoutSeconds = idle }
         configuration.connectionLimits = connectionLimits

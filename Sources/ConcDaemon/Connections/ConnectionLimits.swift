@@ -16,6 +16,11 @@ public struct ConnectionLimits: Sendable, Equatable {
     /// closed as they are accepted until it slows down (`VanishGuard`). 0 refuses no one.
     /// `connections.vanishing_per_second`; default 20.
     public var vanishingPerSecond: Int = 20
+    /// Frames in a row a control connection may send that are all rejected (not JSON, not a
+    /// request) before the daemon answers `too_many_rejected` and closes it; the connection then
+    /// counts against its peer as one that came to nothing (`vanishingPerSecond`). A decoded
+    /// request starts the count again. 0 never closes. `connections.rejected_in_a_row`; default 100.
+    public var rejectedInARow: Int = 100
     /// Metrics connections open at once; the next one is answered 503 and closed.
     /// `metrics.max_connections`; default 64.
     public var metricsMaxConnections: Int = 64

@@ -16,7 +16,10 @@ import Synchronization
 /// for the log, and to count a connection that leaves without a whole frame against its peer
 /// (`VanishGuard`). A connection that sends bad
 /// frames is logged when the first is rejected and, if more followed, once more when it closes with
-/// their count: a fuzzer or a broken client costs two log lines, not one per frame.
+/// their count: a fuzzer or a broken client costs two log lines, not one per frame. One that sends
+/// `rejectedInARow` bad frames in a row is answered `too_many_rejected` and closed (logged once,
+/// throttled), and counts against its peer like a connection that came to nothing: a peer that
+/// sends nothing but garbage costs a bounded share of an event loop, not all the frames it can write.
 final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -37,6 +40,12 @@ final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
     private let vanishing: VanishGuard<PeerCredentials>?
     /// A whole frame (or one too long) has arrived: the peer did not just vanish. Touched only on the event loop.
     private let sawFrame = Atomic(false)
+    /// Frames rejected since the last one decoded; touched only on the event loop.
+    private let streak = Atomic(0)
+    /// Rejected frames in a row before the connection is closed (0: never).
+    private let rejectedInARow: Int
+    /// The connection was closed for `rejectedInARow` rejected frames; later frames are dropped.
+    private let gaveUp = Atomic(false)
 
     private struct Outbox {
         /// Encoded replies not yet handed to the channel.
@@ -48,11 +57,16 @@ final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
     /// A connection's first rejected request, and its close after more (`ControlServer.throttles`).
     private let firstRejections: LogThrottle
     private let rejectingCloses: LogThrottle
+    /// Connections closed for `rejectedInARow` rejected frames.
+    private let givingUp: LogThrottle?
 
     init(
         dispatcher: Dispatcher, credentials: PeerCredentials? = nil, vanishing: VanishGuard<PeerCredentials>? = nil,
-        firstRejections: LogThrottle, rejectingCloses: LogThrottle, logger: Logger
+        firstRejections: LogThrottle, rejectingCloses: LogThrottle, rejectedInARow: Int = 0, givingUp: LogThrottle? = nil,
+        logger: Logger
     ) {
+        self.rejectedInARow = rejectedInARow
+        self.givingUp = givingUp
         self.dispatcher = dispatcher
         self.credentials = credentials
         self.vanishing = vanishing
@@ -66,14 +80,17 @@ final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
         let channel = context.channel
         inReadBurst.store(true, ordering: .relaxed)
         sawFrame.store(true, ordering: .relaxed)
+        guard !gaveUp.load(ordering: .relaxed) else { return }
         let request: Request
         do {
             request = try RequestCodec.decode(frame.readableBytesView)
         } catch {
             noteRejected(error.error, channel: channel)
             send(.failure(id: error.id, error.error), on: channel)
+            if rejectedInARow > 0, streak.add(1, ordering: .relaxed).newValue >= rejectedInARow { giveUp(channel) }
             return
         }
+        streak.store(0, ordering: .relaxed)
         guard request.operation.needsCaller else {
             dispatcher.handle(request) { [self] reply in send(reply, on: channel) }
             return
@@ -100,7 +117,7 @@ final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
 
     func channelInactive(context: ChannelHandlerContext) {
         let count = rejected.load(ordering: .relaxed)
-        if count > 1 {
+        if count > 1 && !gaveUp.load(ordering: .relaxed) {
             var metadata = peer.withLock { $0 } ?? [:]
             metadata["rejected"] = "\(count)"
             rejectingCloses.log(metadata, peer: metadata.peerName)
@@ -134,6 +151,33 @@ final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
         } else {
             logger.debug("closing a connection after an error", metadata: ["error": "\(error)"])
             context.close(promise: nil)
+        }
+    }
+
+    /// Answers `too_many_rejected` after the replies already queued, closes the connection once they
+    /// are written, logs it (throttled) and counts it against the peer as a connection that came to nothing.
+    private func giveUp(_ channel: any Channel) {
+        gaveUp.store(true, ordering: .relaxed)
+        channel.setOption(.autoRead, value: false).whenComplete { _ in }
+        let limit = rejectedInARow
+        let reply = Reply.failure(
+            id: nil,
+            WireError(.tooManyRejected, "\(limit) frames in a row were rejected; closing the connection")
+        )
+        var buffer = outbox.withLock { outbox -> ByteBuffer in
+            defer { outbox.pending = nil }
+            return outbox.pending ?? channel.allocator.buffer(capacity: 0)
+        }
+        Self.append(reply, to: &buffer)
+        channel.writeAndFlush(buffer).whenComplete { _ in channel.close(promise: nil) }
+        if let credentials, let vanishing { vanishing.vanished(credentials) }
+        guard let givingUp else { return }
+        let count = rejected.load(ordering: .relaxed)
+        PeerIdentity.metadata(of: channel).whenSuccess { who in
+            var metadata = who
+            metadata["rejected"] = "\(count)"
+            metadata["rejected_in_a_row"] = "\(limit)"
+            givingUp.log(metadata, peer: who.peerName)
         }
     }
 

@@ -61,7 +61,12 @@ package final class ControlServer: Service {
             summary: "more connections that sent rejected requests closed (counted, not each logged)", logger: logger,
             timers: group.next()
         )
-        let throttles = [firstRejections, rejectingCloses]
+        let givingUp = LogThrottle(
+            message: "closing a connection after too many rejected requests in a row",
+            summary: "more connections closed after too many rejected requests in a row (counted, not each logged)",
+            logger: logger, timers: group.next()
+        )
+        let throttles = [firstRejections, rejectingCloses, givingUp]
         let vanishing = VanishGuard<PeerCredentials>(
             perSecond: limits.vanishingPerSecond, logger: logger, timers: group.next(), describe: PeerIdentity.metadata(of:)
         )
@@ -79,7 +84,8 @@ package final class ControlServer: Service {
                     ByteToMessageHandler(LineFrameDecoder()),
                     ControlConnectionHandler(
                         dispatcher: dispatcher, credentials: credentials, vanishing: vanishing,
-                        firstRejections: firstRejections, rejectingCloses: rejectingCloses, logger: logger
+                        firstRejections: firstRejections, rejectingCloses: rejectingCloses,
+                        rejectedInARow: limits.rejectedInARow, givingUp: givingUp, logger: logger
                     ),
                     SlowReaderHandler(timeout: limits.stallTimeout, logger: logger)
                 )
