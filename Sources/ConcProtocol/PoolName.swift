@@ -8,6 +8,17 @@ public enum PoolModel: String, Codable, Sendable, CaseIterable, CustomStringConv
     /// An async executor on event loops: very many concurrent I/O waits.
     case async
 
+    /// The model named `rawValue`. Written out because the synthesized one costs about 400
+    /// instructions (a table search), and every submission asks it of its pool's name.
+    public init?(rawValue: String) {
+        switch rawValue {
+        case "process": self = .process
+        case "thread": self = .thread
+        case "async": self = .async
+        default: return nil
+        }
+    }
+
     public var description: String { rawValue }
 }
 
@@ -23,7 +34,8 @@ public struct PoolName: RawRepresentable, Hashable, Codable, Sendable, CustomStr
     /// A name of 1...32 characters, a lower-case letter then lower-case letters, digits, `-` and
     /// `_`; nil for anything else.
     public init?(rawValue: String) {
-        let bytes = Array(rawValue.utf8)
+        // Over the UTF-8 view in place: no array is made for a name every submission may carry.
+        let bytes = rawValue.utf8
         guard let first = bytes.first, (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(first),
             bytes.count <= Self.maxLength,
             bytes.allSatisfy({ Self.allowed($0) })

@@ -19,7 +19,10 @@ public struct Reply: Codable, Sendable, Equatable {
     /// For `ping`: the protocol version.
     public var version: Int?
     /// For `status`: the daemon's state.
-    public var status: DaemonStatus?
+    public var status: DaemonStatus? {
+        get { statusBox?.value }
+        set { statusBox = newValue.map(Boxed.init) }
+    }
     /// For a task: how many times it ran (more than 1 when its worker died and `retries` allowed another try).
     public var attempts: Int?
     /// For admin operations: what was done, as a sentence.
@@ -31,7 +34,15 @@ public struct Reply: Codable, Sendable, Equatable {
     /// For a durable submission, `wait` and `cancel`: the job's id.
     public var jobID: Int64?
     /// For `job`: the job.
-    public var job: JobInfo?
+    public var job: JobInfo? {
+        get { jobBox?.value }
+        set { jobBox = newValue.map(Boxed.init) }
+    }
+    /// The two large fields, rare on the wire, held behind a reference: inline they made every
+    /// reply (a task's too) several hundred bytes, copied and destroyed field by field several
+    /// times on its way out (about 1 000 instructions a reply, callgrind).
+    private var statusBox: Boxed<DaemonStatus>?
+    private var jobBox: Boxed<JobInfo>?
     /// For `jobs`: the jobs, newest first.
     public var jobs: [JobInfo]?
 
@@ -51,7 +62,7 @@ public struct Reply: Codable, Sendable, Equatable {
         metrics: String? = nil, jobID: Int64? = nil, job: JobInfo? = nil, jobs: [JobInfo]? = nil
     ) {
         self.jobID = jobID
-        self.job = job
+        self.jobBox = job.map(Boxed.init)
         self.jobs = jobs
         self.attempts = attempts
         self.detail = detail
@@ -64,9 +75,53 @@ public struct Reply: Codable, Sendable, Equatable {
         self.workerPID = workerPID
         self.wallMicroseconds = wallMicroseconds
         self.version = version
-        self.status = status
+        self.statusBox = status.map(Boxed.init)
         self.error = error
         self.metrics = metrics
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            id: try container.decodeIfPresent(UInt64.self, forKey: .id),
+            ok: try container.decode(Bool.self, forKey: .ok),
+            value: try container.decodeIfPresent(TaskValue.self, forKey: .value),
+            kind: try container.decodeIfPresent(WorkloadKind.self, forKey: .kind),
+            pool: try container.decodeIfPresent(PoolName.self, forKey: .pool),
+            worker: try container.decodeIfPresent(String.self, forKey: .worker),
+            workerPID: try container.decodeIfPresent(Int32.self, forKey: .workerPID),
+            wallMicroseconds: try container.decodeIfPresent(UInt64.self, forKey: .wallMicroseconds),
+            version: try container.decodeIfPresent(Int.self, forKey: .version),
+            status: try container.decodeIfPresent(DaemonStatus.self, forKey: .status),
+            error: try container.decodeIfPresent(WireError.self, forKey: .error),
+            attempts: try container.decodeIfPresent(Int.self, forKey: .attempts),
+            detail: try container.decodeIfPresent(String.self, forKey: .detail),
+            metrics: try container.decodeIfPresent(String.self, forKey: .metrics),
+            jobID: try container.decodeIfPresent(Int64.self, forKey: .jobID),
+            job: try container.decodeIfPresent(JobInfo.self, forKey: .job),
+            jobs: try container.decodeIfPresent([JobInfo].self, forKey: .jobs)
+        )
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encodeIfPresent(id, forKey: .id)
+        try container.encode(ok, forKey: .ok)
+        try container.encodeIfPresent(value, forKey: .value)
+        try container.encodeIfPresent(kind, forKey: .kind)
+        try container.encodeIfPresent(pool, forKey: .pool)
+        try container.encodeIfPresent(worker, forKey: .worker)
+        try container.encodeIfPresent(workerPID, forKey: .workerPID)
+        try container.encodeIfPresent(wallMicroseconds, forKey: .wallMicroseconds)
+        try container.encodeIfPresent(version, forKey: .version)
+        try container.encodeIfPresent(status, forKey: .status)
+        try container.encodeIfPresent(error, forKey: .error)
+        try container.encodeIfPresent(attempts, forKey: .attempts)
+        try container.encodeIfPresent(detail, forKey: .detail)
+        try container.encodeIfPresent(metrics, forKey: .metrics)
+        try container.encodeIfPresent(jobID, forKey: .jobID)
+        try container.encodeIfPresent(job, forKey: .job)
+        try container.encodeIfPresent(jobs, forKey: .jobs)
     }
 
     /// A failure reply.
@@ -76,6 +131,14 @@ public struct Reply: Codable, Sendable, Equatable {
 }
 
 /// The result of a task.
+/// A value behind a reference that never changes (a new value is a new box), so a struct holding
+/// one copies a pointer; compared by value.
+final class Boxed<Value: Sendable & Equatable>: Sendable, Equatable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+    static func == (left: Boxed, right: Boxed) -> Bool { left.value == right.value }
+}
+
 public enum TaskValue: Codable, Sendable, Equatable {
     /// An integer: the sum for `cpu`, the milliseconds waited for `sleep`.
     case integer(Int64)
@@ -85,8 +148,9 @@ public enum TaskValue: Codable, Sendable, Equatable {
     case empty
     /// What a user's function returned (`call`).
     case json(JSONText)
-    /// How a command ended and what it wrote (`exec`).
-    case command(CommandResult)
+    /// How a command ended and what it wrote (`exec`). Boxed: inline, its two strings and five
+    /// numbers made every reply, and each copy of one, about 80 bytes larger.
+    indirect case command(CommandResult)
 
     /// Reads a value by its shape: null, an integer, an HTTP summary (an object of exactly `bytes`,
     /// `status` and `time_us`), a command's result (`stdout`, `stderr`, `exit_code` or `signal`, and

@@ -9,9 +9,12 @@ import Foundation
 public enum ReplyCodec {
     /// Encodes a reply as one frame (no newline).
     public static func encode(_ reply: Reply) -> [UInt8] {
-        if reply.status != nil || reply.metrics != nil || reply.job != nil || reply.jobs != nil {
-            return foundationEncode(reply)
-        }
+        // Tested by case, not `!= nil`: comparing an optional status or job with nil copied it
+        // (about 350 instructions a reply).
+        if case .some = reply.status { return foundationEncode(reply) }
+        if case .some = reply.metrics { return foundationEncode(reply) }
+        if case .some = reply.job { return foundationEncode(reply) }
+        if case .some = reply.jobs { return foundationEncode(reply) }
         var writer = JSONWriter(capacity: 192)
         // Keys in sorted order, as JSONEncoder's .sortedKeys writes them.
         var separator = false

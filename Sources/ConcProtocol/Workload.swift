@@ -15,6 +15,21 @@ public enum WorkloadKind: String, Codable, Sendable, CaseIterable, CustomStringC
     /// Runs a command (a program and its arguments, no shell) on a parked thread and waits for it.
     case exec
 
+    /// The kind named `rawValue`. Written out because the synthesized one costs about 500
+    /// instructions (a table search) on every submission.
+    public init?(rawValue: String) {
+        switch rawValue {
+        case "cpu": self = .cpu
+        case "io": self = .io
+        case "async": self = .async
+        case "sleep": self = .sleep
+        case "noop": self = .noop
+        case "call": self = .call
+        case "exec": self = .exec
+        default: return nil
+        }
+    }
+
     /// The built-in pool a workload of this kind runs on when the request names none; nil for a
     /// `call`, which needs the name of a pool that runs a program.
     public var naturalPool: PoolName? {

@@ -24,6 +24,15 @@ import Testing
         #expect(PoolName(rawValue: "crunch")?.builtInModel == nil)
     }
 
+    /// The written-out `init?(rawValue:)`s know every case, and nothing else.
+    @Test func kindsAndModelsAreReadFromTheirNamesAlone() {
+        for kind in WorkloadKind.allCases { #expect(WorkloadKind(rawValue: kind.rawValue) == kind) }
+        for model in PoolModel.allCases { #expect(PoolModel(rawValue: model.rawValue) == model) }
+        for text in ["", "Noop", "noop ", "cpus", "processes", "Async", "thread\0"] {
+            #expect(WorkloadKind(rawValue: text) == nil && PoolModel(rawValue: text) == nil, "\(text)")
+        }
+    }
+
     @Test func aConfiguredPoolsNameTravelsAsItIs() throws {
         let frame = #"{"id":7,"op":"submit","kind":"async","url":"http://127.0.0.1:1/","pool":"crunch"}"#
         let request = try RequestCodec.decode(Array(frame.utf8))

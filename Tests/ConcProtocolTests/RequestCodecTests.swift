@@ -30,6 +30,21 @@ import Testing
         }
     }
 
+    /// Every key the protocol has is read without Foundation, and a near miss of one is not.
+    @Test func everyKeyIsReadByTheFastReader() {
+        let frames = [
+            #"{"v":1,"id":1,"op":"submit","kind":"cpu","n":5,"pool":"process","timeout_ms":10,"retries":1}"#,
+            #"{"id":2,"op":"submit","kind":"sleep","ms":5}"#, #"{"id":3,"op":"submit","kind":"io","url":"http://x/"}"#,
+            #"{"id":4,"op":"submit","fn":"f","args":[1,{"a":2}],"pool":"py"}"#, #"{"id":5,"op":"resize","pool":"thread","size":4}"#,
+            #"{"id":6,"op":"kill_worker","pid":42}"#, #"{"id":7,"op":"job","job":9}"#, #"{"id":8,"op":"jobs","state":"queued","limit":5}"#,
+            #"{"id":9,"op":"submit","kind":"noop","durable":true,"detach":true,"attempts":3}"#,
+        ]
+        for frame in frames { #expect(RequestCodec.readsWithoutFoundation(Array(frame.utf8)), "\(frame)") }
+        for nearMiss in [#"{"vv":1}"#, #"{"ix":1}"#, #"{"pools":"a"}"#, #"{"kinds":"a"}"#, #"{"timeout_mx":1}"#, #"{"":1}"#] {
+            #expect(!RequestCodec.readsWithoutFoundation(Array(nearMiss.utf8)), "\(nearMiss)")
+        }
+    }
+
     @Test func aPersonCanTypeARequest() throws {
         let request = try decode(#"{"op":"submit","kind":"cpu","n":10000000}"#)
         #expect(request.id == nil)
