@@ -130,7 +130,10 @@ let package = Package(
             name: "loopback-http",
             dependencies: ["LoopbackHTTP"]
         ),
-        .testTarget(name: "ConcProtocolTests", dependencies: ["ConcProtocol"]),
+        .testTarget(
+            name: "ConcProtocolTests",
+            dependencies: ["ConcProtocol", .product(name: "NIOEmbedded", package: "swift-nio")]
+        ),
         .testTarget(name: "ConcSystemTests", dependencies: ["ConcSystem"]),
         .testTarget(
             name: "ConcDaemonTests",

@@ -1,5 +1,9 @@
 import NIOCore
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Splits a byte stream into newline-terminated frames of at most `maxFrameBytes` (the newline and an
 /// optional carriage return before it are dropped). A longer frame is an error, so a peer cannot make the
 /// other side buffer without bound.
@@ -29,21 +33,28 @@ public struct LineFrameDecoder: ByteToMessageDecoder {
 
     /// Takes the next complete frame out of `buffer`, or returns nil when none is complete yet.
     public mutating func nextFrame(_ buffer: inout ByteBuffer) throws -> ByteBuffer? {
-        let view = buffer.readableBytesView
-        let start = view.startIndex.advanced(by: scanned)
-        if let newline = view[start...].firstIndex(of: UInt8(ascii: "\n")) {
-            var length = newline - view.startIndex
-            scanned = 0
-            guard length <= maxFrameBytes + 1 else { throw FrameTooLargeError(limit: maxFrameBytes) }
-            if length > 0, view[view.startIndex + length - 1] == UInt8(ascii: "\r") { length -= 1 }
-            guard length <= maxFrameBytes else { throw FrameTooLargeError(limit: maxFrameBytes) }
-            let frame = buffer.readSlice(length: length)!
-            buffer.moveReaderIndex(forwardBy: newline - view.startIndex - length + 1)
-            return frame
+        // memchr over the bytes in place: the generic search over a ByteBufferView cost about
+        // 500 instructions a frame.
+        let from = scanned
+        let found = buffer.withUnsafeReadableBytes { bytes -> Int? in
+            guard from < bytes.count, let base = bytes.baseAddress,
+                let hit = memchr(base + from, Int32(UInt8(ascii: "\n")), bytes.count - from)
+            else { return nil }
+            return base.distance(to: UnsafeRawPointer(hit))
         }
-        scanned = view.count
-        if view.count > maxFrameBytes + 1 { throw FrameTooLargeError(limit: maxFrameBytes) }
-        return nil
+        guard let newline = found else {
+            scanned = buffer.readableBytes
+            if buffer.readableBytes > maxFrameBytes + 1 { throw FrameTooLargeError(limit: maxFrameBytes) }
+            return nil
+        }
+        scanned = 0
+        var length = newline
+        guard length <= maxFrameBytes + 1 else { throw FrameTooLargeError(limit: maxFrameBytes) }
+        if length > 0, buffer.getInteger(at: buffer.readerIndex + length - 1, as: UInt8.self) == UInt8(ascii: "\r") { length -= 1 }
+        guard length <= maxFrameBytes else { throw FrameTooLargeError(limit: maxFrameBytes) }
+        let frame = buffer.readSlice(length: length)!
+        buffer.moveReaderIndex(forwardBy: newline - length + 1)
+        return frame
     }
 }
 

@@ -81,7 +81,7 @@ package final class ControlServer: Service {
             Acceptor.serve(descriptor, on: group, limits: limits, logger: logger) { channel in
                 connections.insert(channel)
                 try channel.pipeline.syncOperations.addHandlers(
-                    ByteToMessageHandler(LineFrameDecoder()),
+                    LineFrameHandler(),
                     ControlConnectionHandler(
                         dispatcher: dispatcher, credentials: credentials, vanishing: vanishing,
                         firstRejections: firstRejections, rejectingCloses: rejectingCloses,
