@@ -16,14 +16,19 @@ public final class LineFrameHandler: ChannelInboundHandler {
     public typealias InboundOut = ByteBuffer
 
     private var decoder: LineFrameDecoder
+    /// Where frames go instead of the next handler's `channelRead`, when given.
+    private let deliver: ((ByteBuffer, any Channel) -> Void)?
     /// The unfinished end of the reads so far.
     private var pending: ByteBuffer?
     /// A frame was too long: nothing more is read from this connection.
     private var failed = false
 
-    /// A handler that passes on frames of at most `maxFrameBytes`.
-    public init(maxFrameBytes: Int = ProtocolLimits.maxFrameBytes) {
+    /// A handler that passes on frames of at most `maxFrameBytes` to the next handler or, when
+    /// `deliver` is given, to it directly: a direct call saves the pipeline's hop and the boxing of
+    /// each frame in an `NIOAny` (about 800 instructions a frame). Errors still travel the pipeline.
+    public init(maxFrameBytes: Int = ProtocolLimits.maxFrameBytes, deliver: ((ByteBuffer, any Channel) -> Void)? = nil) {
         decoder = LineFrameDecoder(maxFrameBytes: maxFrameBytes)
+        self.deliver = deliver
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -36,7 +41,7 @@ public final class LineFrameHandler: ChannelInboundHandler {
         }
         do {
             while let frame = try decoder.nextFrame(&buffer) {
-                context.fireChannelRead(Self.wrapInboundOut(frame))
+                if let deliver { deliver(frame, context.channel) } else { context.fireChannelRead(Self.wrapInboundOut(frame)) }
                 guard !failed else { return }
             }
         } catch {

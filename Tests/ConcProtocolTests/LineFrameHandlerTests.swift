@@ -53,3 +53,17 @@ import Testing
         #expect(try run([String(frame.prefix(7)), String(frame.dropFirst(7)) + "\r", "\n"]).frames == [frame])
     }
 }
+
+extension LineFrameHandlerTests {
+    @Test func framesCanGoStraightToAClosure() throws {
+        final class Frames: @unchecked Sendable { var seen: [String] = [] }
+        let frames = Frames()
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandler(LineFrameHandler(maxFrameBytes: 16) { frame, _ in frames.seen.append(String(buffer: frame)) })
+        try channel.writeInbound(ByteBuffer(string: "a\nb"))
+        try channel.writeInbound(ByteBuffer(string: "c\n"))
+        #expect(frames.seen == ["a", "bc"])
+        #expect(try channel.readInbound(as: ByteBuffer.self) == nil, "nothing also travels the pipeline")
+        _ = try channel.finish(acceptAlreadyClosed: true)
+    }
+}

@@ -76,8 +76,12 @@ final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let frame = Self.unwrapInboundIn(data)
-        let channel = context.channel
+        received(Self.unwrapInboundIn(data), on: context.channel)
+    }
+
+    /// Handles one frame of `channel`, on its event loop: what `channelRead` does, called directly by
+    /// the framing handler in front of this one (`LineFrameHandler`'s `deliver`).
+    func received(_ frame: ByteBuffer, on channel: any Channel) {
         inReadBurst.store(true, ordering: .relaxed)
         sawFrame.store(true, ordering: .relaxed)
         guard !gaveUp.load(ordering: .relaxed) else { return }

@@ -80,13 +80,15 @@ package final class ControlServer: Service {
             }
             Acceptor.serve(descriptor, on: group, limits: limits, logger: logger) { channel in
                 connections.insert(channel)
+                let handler = ControlConnectionHandler(
+                    dispatcher: dispatcher, credentials: credentials, vanishing: vanishing,
+                    firstRejections: firstRejections, rejectingCloses: rejectingCloses,
+                    rejectedInARow: limits.rejectedInARow, givingUp: givingUp, logger: logger
+                )
+                // Frames go straight to the handler, not through the pipeline.
                 try channel.pipeline.syncOperations.addHandlers(
-                    LineFrameHandler(),
-                    ControlConnectionHandler(
-                        dispatcher: dispatcher, credentials: credentials, vanishing: vanishing,
-                        firstRejections: firstRejections, rejectingCloses: rejectingCloses,
-                        rejectedInARow: limits.rejectedInARow, givingUp: givingUp, logger: logger
-                    ),
+                    LineFrameHandler { [handler] frame, channel in handler.received(frame, on: channel) },
+                    handler,
                     SlowReaderHandler(timeout: limits.stallTimeout, logger: logger)
                 )
             }
