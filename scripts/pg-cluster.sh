@@ -100,6 +100,24 @@ EOF
     $bin/psql -X -q -v ON_ERROR_STOP=1 -h "$dir/socket" -p "$port" -U postgres -d postgres \
         -c "CREATE ROLE concd LOGIN" -c "CREATE DATABASE concd OWNER concd"
     trap - EXIT
+    watch_owner
+}
+
+# The process that ran `start` owns the cluster. Its normal way out runs `stop`; a crash (a test
+# runner dying on a signal) skips its clean-up, so a detached watcher stops the cluster once the
+# owner is gone, and exits by itself once the directory is gone.
+watch_owner() {
+    local owner=$PPID
+    (
+        for fd in /proc/self/fd/*; do
+            fd=${fd##*/}
+            if [ "$fd" -gt 2 ]; then eval "exec $fd>&-" 2>/dev/null || true; fi
+        done
+        exec </dev/null >/dev/null 2>&1
+        while [ -d "$dir" ] && kill -0 "$owner" 2>/dev/null; do sleep 1; done
+        if [ -d "$dir" ]; then cd / && stop; fi
+    ) &
+    disown
 }
 
 # pg_ctl stop -m immediate; if that fails, SIGKILL to the pid in postmaster.pid, if it is still ours.
