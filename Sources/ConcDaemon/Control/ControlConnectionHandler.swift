@@ -143,15 +143,7 @@ final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
                 id: nil,
                 WireError(.frameTooLarge, "a frame is longer than \(tooLarge.limit) bytes; closing the connection")
             )
-            let channel = context.channel
-            var buffer = outbox.withLock { outbox -> ByteBuffer in
-                defer { outbox.pending = nil }
-                return outbox.pending ?? channel.allocator.buffer(capacity: 0)
-            }
-            Self.append(reply, to: &buffer)
-            channel.writeAndFlush(buffer).whenComplete { _ in
-                channel.close(promise: nil)
-            }
+            sendLast(reply, on: context.channel)
         } else {
             logger.debug("closing a connection after an error", metadata: ["error": "\(error)"])
             context.close(promise: nil)
@@ -168,12 +160,7 @@ final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
             id: nil,
             WireError(.tooManyRejected, "\(limit) frames in a row were rejected; closing the connection")
         )
-        var buffer = outbox.withLock { outbox -> ByteBuffer in
-            defer { outbox.pending = nil }
-            return outbox.pending ?? channel.allocator.buffer(capacity: 0)
-        }
-        Self.append(reply, to: &buffer)
-        channel.writeAndFlush(buffer).whenComplete { _ in channel.close(promise: nil) }
+        sendLast(reply, on: channel)
         if let credentials, let vanishing { vanishing.vanished(credentials) }
         guard let givingUp else { return }
         let count = rejected.load(ordering: .relaxed)
@@ -183,6 +170,16 @@ final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
             metadata["rejected_in_a_row"] = "\(limit)"
             givingUp.log(metadata, peer: who.peerName)
         }
+    }
+
+    /// Writes the replies already queued, then `reply`, and closes the connection once they are written.
+    private func sendLast(_ reply: Reply, on channel: any Channel) {
+        var buffer = outbox.withLock { outbox -> ByteBuffer in
+            defer { outbox.pending = nil }
+            return outbox.pending ?? channel.allocator.buffer(capacity: 0)
+        }
+        Self.append(reply, to: &buffer)
+        channel.writeAndFlush(buffer).whenComplete { _ in channel.close(promise: nil) }
     }
 
     /// Logs the first rejected request of this connection with who sent it; later ones at debug level.
