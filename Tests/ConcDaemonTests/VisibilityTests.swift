@@ -49,10 +49,7 @@ import ConcDaemon
     @Test func theExpositionHasEveryMetricPerPool() throws {
         let exporter = PrometheusExporter(pools: [.process, .thread])
         // One record per task feeds the Prometheus histogram too.
-        let counters: [PoolName: PoolCounters] = [
-            .process: PoolCounters(duration: exporter.duration(of: .process)),
-            .thread: PoolCounters(duration: exporter.duration(of: .thread)),
-        ]
+        let counters: [PoolName: PoolCounters] = [.process: PoolCounters(), .thread: PoolCounters()]
         counters[.thread]?.record(.success(.empty), wallMicroseconds: 1500)
         counters[.thread]?.record(.failure(WireError(.timeout, "late")), wallMicroseconds: 2_000_000)
         counters[.thread]?.rejected.add(4, ordering: .relaxed)
@@ -85,6 +82,23 @@ import ConcDaemon
         #expect(again[#"concd_tasks_completed_total{pool="thread"}"#] == 2)
         #expect(again[#"concd_tasks_rejected_total{pool="thread"}"#] == 4)
         #expect(again[#"concd_task_duration_seconds_count{pool="thread"}"#] == 3)
+    }
+
+    @Test func durationBucketsCountEachTaskInTheFirstBucketThatHoldsIt() {
+        var buckets = DurationBuckets(bounds: [.microseconds(100), .milliseconds(1), .seconds(2)])
+        #expect(buckets.bounds == [100, 1000, 2_000_000])
+        for microseconds: UInt64 in [1, 100, 101, 1000, 5_000_000] { buckets.record(microseconds: microseconds) }
+        // A bound is inclusive (Prometheus's `le`): 100 µs is in the first bucket, 101 µs in the second.
+        #expect(buckets.cumulative == [2, 4, 4])
+        #expect(buckets.count == 5)
+        #expect(buckets.sumMicroseconds == 5_001_202)
+        let samples = Self.samples(buckets.exposition(name: "t", labels: #"pool="p""#))
+        #expect(samples[#"t_bucket{pool="p",le="0.0001"}"#] == 2)
+        #expect(samples[#"t_bucket{pool="p",le="0.001"}"#] == 4)
+        #expect(samples[#"t_bucket{pool="p",le="2.0"}"#] == 4)
+        #expect(samples[#"t_bucket{pool="p",le="+Inf"}"#] == 5)
+        #expect(samples[#"t_sum{pool="p"}"#] == 5.001202)
+        #expect(samples[#"t_count{pool="p"}"#] == 5)
     }
 
     /// `name{labels} value` lines by series.

@@ -1,12 +1,12 @@
 import ConcProtocol
-import CoreMetrics
 import Histogram
 import Synchronization
 
 /// One pool's telemetry: its outcomes, the latency histogram of the journal's interval, the recent
-/// window of `status`, and its Prometheus duration histogram, all fed by one ``record(_:wallMicroseconds:)``
-/// per finished task, made by the Dispatcher and nowhere else. The counters are lock-free; the
-/// latency histogram (HdrHistogram, two significant digits) takes one short lock per task.
+/// window of `status`, and the buckets of its Prometheus duration histogram, all fed by one
+/// ``record(_:wallMicroseconds:)`` per finished task, made by the Dispatcher and nowhere else. The
+/// counters are lock-free; the latency histogram (HdrHistogram, two significant digits) and the
+/// Prometheus buckets share one short lock per task.
 package final class PoolCounters: Sendable {
     /// Tasks finished with a value.
     package let completed = Atomic<UInt64>(0)
@@ -16,10 +16,16 @@ package final class PoolCounters: Sendable {
     package let rejected = Atomic<UInt64>(0)
     /// Tasks run again because their worker died (`retries`).
     package let retried = Atomic<UInt64>(0)
-    private let latencies = Mutex(PoolCounters.emptyHistogram())
+    private let latencies: Mutex<Latencies>
     /// The last few seconds, for `status` (never reset by a reader).
     package let recent = RecentTasks()
-    private let duration: CoreMetrics.Timer?
+
+    private struct Latencies {
+        /// The journal's interval, reset by each `takeLatencies`.
+        var interval = PoolCounters.emptyHistogram()
+        /// Since the start, for Prometheus (never reset).
+        var durations: DurationBuckets
+    }
 
     private static let highestMicroseconds: UInt64 = 86_400_000_000
 
@@ -27,10 +33,9 @@ package final class PoolCounters: Sendable {
         Histogram(highestTrackableValue: highestMicroseconds, numberOfSignificantValueDigits: .two)
     }
 
-    /// Creates counters; `duration`, when given, is the Prometheus histogram each task's wall time
-    /// also goes to.
-    package init(duration: CoreMetrics.Timer? = nil) {
-        self.duration = duration
+    /// Creates counters whose Prometheus histogram has buckets up to each of `durationBuckets`.
+    package init(durationBuckets: [Duration] = PrometheusExporter.durationBuckets) {
+        latencies = Mutex(Latencies(durations: DurationBuckets(bounds: durationBuckets)))
     }
 
     /// Counts a finished task and its wall time.
@@ -40,20 +45,27 @@ package final class PoolCounters: Sendable {
         case .failure: failed.add(1, ordering: .relaxed)
         }
         let value = min(max(wallMicroseconds, 1), Self.highestMicroseconds)
-        latencies.withLock { _ = $0.record(value) }
+        latencies.withLock { latencies in
+            _ = latencies.interval.record(value)
+            latencies.durations.record(microseconds: value)
+        }
         recent.record(wallMicroseconds: value)
-        duration?.recordNanoseconds(Int64(value) * 1000)
+    }
+
+    /// The Prometheus duration histogram's counts so far.
+    package var durations: DurationBuckets {
+        latencies.withLock { $0.durations }
     }
 
     /// Wall-time percentiles since the last call, which starts a new interval.
     package func takeLatencies() -> LatencySummary {
-        latencies.withLock { histogram in
-            defer { histogram.reset() }
-            guard histogram.totalCount > 0 else { return LatencySummary(count: 0, p50: 0, p99: 0) }
+        latencies.withLock { latencies in
+            defer { latencies.interval.reset() }
+            guard latencies.interval.totalCount > 0 else { return LatencySummary(count: 0, p50: 0, p99: 0) }
             return LatencySummary(
-                count: histogram.totalCount,
-                p50: histogram.valueAtPercentile(50),
-                p99: histogram.valueAtPercentile(99)
+                count: latencies.interval.totalCount,
+                p50: latencies.interval.valueAtPercentile(50),
+                p99: latencies.interval.valueAtPercentile(99)
             )
         }
     }

@@ -7,8 +7,9 @@ import Synchronization
 /// swift-prometheus registry that belongs to this daemon alone. The global MetricsSystem is left
 /// untouched: tests run several daemons in one process, and it may be bootstrapped only once.
 ///
-/// Task durations are recorded as tasks finish, by each pool's `PoolCounters`; the pool gauges and
-/// the task counters are brought up to date from those counters at each scrape, so they cannot
+/// Task durations are counted as tasks finish, by each pool's `PoolCounters` (`DurationBuckets`),
+/// and that histogram is written out after the registry's metrics at each scrape; the pool gauges
+/// and the task counters are brought up to date from those counters at each scrape, so they cannot
 /// drift from `status`.
 package final class PrometheusExporter: Sendable {
     /// The metric names, documented in docs/operations.md.
@@ -54,7 +55,6 @@ package final class PrometheusExporter: Sendable {
         var failed: CoreMetrics.Counter
         var rejected: CoreMetrics.Counter
         var retried: CoreMetrics.Counter
-        var duration: CoreMetrics.Timer
         var size: CoreMetrics.Gauge
         var sizeMinimum: CoreMetrics.Gauge
         var sizeMaximum: CoreMetrics.Gauge
@@ -91,8 +91,7 @@ package final class PrometheusExporter: Sendable {
 
     /// Creates the metrics of the pools named `kinds`.
     package init(pools kinds: [PoolName]) {
-        var factory = PrometheusMetricsFactory(registry: registry)
-        factory.durationHistogramBuckets[Name.duration] = Self.durationBuckets
+        let factory = PrometheusMetricsFactory(registry: registry)
         var pools: [PoolName: PoolMetrics] = [:]
         for kind in kinds {
             let label = [("pool", kind.rawValue)]
@@ -101,7 +100,6 @@ package final class PrometheusExporter: Sendable {
                 failed: CoreMetrics.Counter(label: Name.failed, dimensions: label, factory: factory),
                 rejected: CoreMetrics.Counter(label: Name.rejected, dimensions: label, factory: factory),
                 retried: CoreMetrics.Counter(label: Name.retried, dimensions: label, factory: factory),
-                duration: CoreMetrics.Timer(label: Name.duration, dimensions: label, factory: factory),
                 size: CoreMetrics.Gauge(label: Name.size, dimensions: label, factory: factory),
                 sizeMinimum: CoreMetrics.Gauge(label: Name.sizeMinimum, dimensions: label, factory: factory),
                 sizeMaximum: CoreMetrics.Gauge(label: Name.sizeMaximum, dimensions: label, factory: factory),
@@ -115,11 +113,6 @@ package final class PrometheusExporter: Sendable {
         uptime = CoreMetrics.Gauge(label: Name.uptime, factory: factory)
         daemonCPU = CoreMetrics.Gauge(label: Name.cpu, dimensions: [("part", "daemon")], factory: factory)
         workersCPU = CoreMetrics.Gauge(label: Name.cpu, dimensions: [("part", "workers")], factory: factory)
-    }
-
-    /// The histogram of a pool's task wall times (queueing included), which its `PoolCounters` feeds.
-    package func duration(of pool: PoolName) -> CoreMetrics.Timer? {
-        pools[pool]?.duration
     }
 
     /// Brings every gauge and counter up to `status` and the pools' counters, and returns the exposition.
@@ -154,7 +147,18 @@ package final class PrometheusExporter: Sendable {
                 workersCPU.record(cpu.workersSeconds)
             }
             if let status = status.queue { record(status) }
-            return registry.emitToString()
+            var text = registry.emitToString()
+            // The task wall times (queueing included), one histogram per pool, after the rest.
+            var typed = false
+            for pool in status.pools {
+                guard pools[pool.kind] != nil, let counter = counters[pool.kind] else { continue }
+                if !typed {
+                    text += "# TYPE \(Name.duration) histogram\n"
+                    typed = true
+                }
+                text += counter.durations.exposition(name: Name.duration, labels: "pool=\"\(pool.kind.rawValue)\"")
+            }
+            return text
         }
     }
 

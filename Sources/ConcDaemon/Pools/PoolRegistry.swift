@@ -28,13 +28,9 @@ package final class PoolRegistry: Sendable {
     package init(pools: [any Pool]) {
         let names = pools.map(\.name)
         precondition(Set(names).count == names.count, "two pools share a name: \(names)")
-        let prometheus = PrometheusExporter(pools: names)
-        self.prometheus = prometheus
+        prometheus = PrometheusExporter(pools: names)
         entries = pools.map { pool in
-            Entry(
-                name: pool.name, model: pool.model, pool: pool,
-                counters: PoolCounters(duration: prometheus.duration(of: pool.name))
-            )
+            Entry(name: pool.name, model: pool.model, pool: pool, counters: PoolCounters())
         }
     }
 
