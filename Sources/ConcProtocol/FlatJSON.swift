@@ -317,15 +317,23 @@ struct FlatJSON {
 }
 
 /// Appends JSON text to a byte array: the few shapes replies and requests need.
-struct JSONWriter {
+struct JSONWriter: JSONSink {
     var bytes: [UInt8] = []
 
     init(capacity: Int) {
         bytes.reserveCapacity(capacity)
     }
 
+    mutating func byte(_ byte: UInt8) {
+        bytes.append(byte)
+    }
+
     mutating func raw(_ text: StaticString) {
         bytes.append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+
+    mutating func bytes(_ bytes: UnsafeBufferPointer<UInt8>) {
+        self.bytes.append(contentsOf: bytes)
     }
 
     mutating func unsigned(_ value: UInt64) {
@@ -363,27 +371,9 @@ struct JSONWriter {
             bytes.append(contentsOf: utf8)
             return true
         }
-        if !copied { escaped(text) }
-        bytes.append(UInt8(ascii: "\""))
-    }
-
-    private mutating func escaped(_ text: String) {
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): raw("\\\"")
-            case UInt8(ascii: "\\"): raw("\\\\")
-            case 0x0A: raw("\\n")
-            case 0x0D: raw("\\r")
-            case 0x09: raw("\\t")
-            case 0x08: raw("\\b")
-            case 0x0C: raw("\\f")
-            case 0x00..<0x20:
-                raw("\\u00")
-                let hex: StaticString = "0123456789abcdef"
-                bytes.append(hex.utf8Start[Int(byte >> 4)])
-                bytes.append(hex.utf8Start[Int(byte & 0x0F)])
-            default: bytes.append(byte)
-            }
+        if !copied {
+            for byte in text.utf8 { JSONEscape.write(byte, to: &self) }
         }
+        bytes.append(UInt8(ascii: "\""))
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 
 /// Encodes and decodes ``Reply`` frames.
 ///
@@ -9,21 +10,76 @@ import Foundation
 public enum ReplyCodec {
     /// Encodes a reply as one frame (no newline).
     public static func encode(_ reply: Reply) -> [UInt8] {
+        if needsFoundation(reply) { return foundationEncode(reply) }
+        var writer = JSONWriter(capacity: 192)
+        write(reply, to: &writer)
+        return writer.bytes
+    }
+
+    /// Appends a reply as one frame and its newline to `buffer`. The simple shapes are written in
+    /// place, into room reserved for their longest possible text.
+    public static func encode(_ reply: Reply, appendingLineTo buffer: inout ByteBuffer) {
+        guard !needsFoundation(reply), let room = room(for: reply) else {
+            buffer.writeBytes(encode(reply))
+            buffer.writeInteger(UInt8(ascii: "\n"))
+            return
+        }
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: room) { room in
+            var cursor = JSONCursor(room)
+            write(reply, to: &cursor)
+            cursor.byte(UInt8(ascii: "\n"))
+            return cursor.count
+        }
+    }
+
+    /// Whether Foundation writes `reply`: `status`, `metrics`, `job` and `jobs` replies.
+    private static func needsFoundation(_ reply: Reply) -> Bool {
         // Tested by case, not `!= nil`: comparing an optional status or job with nil copied it
         // (about 350 instructions a reply).
-        if case .some = reply.status { return foundationEncode(reply) }
-        if case .some = reply.metrics { return foundationEncode(reply) }
-        if case .some = reply.job { return foundationEncode(reply) }
-        if case .some = reply.jobs { return foundationEncode(reply) }
-        var writer = JSONWriter(capacity: 192)
-        // Keys in sorted order, as JSONEncoder's .sortedKeys writes them.
+        if case .some = reply.status { return true }
+        if case .some = reply.metrics { return true }
+        if case .some = reply.job { return true }
+        if case .some = reply.jobs { return true }
+        return false
+    }
+
+    /// The most bytes `write(reply)` and a newline may take, or nil past 64 KiB (a command's long
+    /// output, say): such a reply is written to an array first rather than reserve six times its size.
+    static func room(for reply: Reply) -> Int? {
+        // Every key, punctuation mark and number the fast shapes can hold takes under 700 bytes.
+        var room = 1024
+        func add(_ text: String?) {
+            if let text { room += JSONCursor.room(for: text) }
+        }
+        add(reply.detail)
+        if let error = reply.error {
+            add(error.code.rawValue)
+            add(error.message)
+            add(error.traceback)
+            add(error.type)
+        }
+        add(reply.kind?.rawValue)
+        add(reply.pool?.rawValue)
+        add(reply.worker)
+        switch reply.value {
+        case .json(let json)?: room += json.text.utf8.count
+        case .command(let result)?:
+            add(result.stdout)
+            add(result.stderr)
+        case .integer?, .empty?, .http?, nil: break
+        }
+        return room <= 65_536 ? room : nil
+    }
+
+    /// Writes the simple shapes of `reply`, keys in sorted order as JSONEncoder's `.sortedKeys` writes them.
+    private static func write(_ reply: Reply, to writer: inout some JSONSink) {
         var separator = false
         func key(_ name: StaticString) {
-            if separator { writer.bytes.append(UInt8(ascii: ",")) }
+            if separator { writer.byte(UInt8(ascii: ",")) }
             separator = true
             writer.raw(name)
         }
-        writer.bytes.append(UInt8(ascii: "{"))
+        writer.byte(UInt8(ascii: "{"))
         if let attempts = reply.attempts {
             key(#""attempts":"#)
             writer.signed(Int64(attempts))
@@ -45,7 +101,7 @@ public enum ReplyCodec {
                 writer.raw(#","type":"#)
                 writer.string(type)
             }
-            writer.bytes.append(UInt8(ascii: "}"))
+            writer.byte(UInt8(ascii: "}"))
         }
         if let id = reply.id {
             key(#""id":"#)
@@ -77,21 +133,20 @@ public enum ReplyCodec {
                 writer.signed(Int64(summary.status))
                 writer.raw(#","time_us":"#)
                 writer.unsigned(summary.timeMicroseconds)
-                writer.bytes.append(UInt8(ascii: "}"))
+                writer.byte(UInt8(ascii: "}"))
             case .json(let json):
-                var text = json.text
-                text.withUTF8 { writer.bytes.append(contentsOf: $0) }
+                writer.text(json.text)
             case .command(let result):
-                writer.bytes.append(UInt8(ascii: "{"))
+                writer.byte(UInt8(ascii: "{"))
                 if let code = result.exitCode {
                     writer.raw(#""exit_code":"#)
                     writer.signed(Int64(code))
-                    writer.bytes.append(UInt8(ascii: ","))
+                    writer.byte(UInt8(ascii: ","))
                 }
                 if let signal = result.signal {
                     writer.raw(#""signal":"#)
                     writer.signed(Int64(signal))
-                    writer.bytes.append(UInt8(ascii: ","))
+                    writer.byte(UInt8(ascii: ","))
                 }
                 writer.raw(#""stderr":"#)
                 writer.string(result.stderr)
@@ -103,7 +158,7 @@ public enum ReplyCodec {
                 writer.unsigned(result.stdoutDropped)
                 writer.raw(#","time_us":"#)
                 writer.unsigned(result.timeMicroseconds)
-                writer.bytes.append(UInt8(ascii: "}"))
+                writer.byte(UInt8(ascii: "}"))
             }
         }
         if let version = reply.version {
@@ -122,8 +177,7 @@ public enum ReplyCodec {
             key(#""worker_pid":"#)
             writer.signed(Int64(pid))
         }
-        writer.bytes.append(UInt8(ascii: "}"))
-        return writer.bytes
+        writer.byte(UInt8(ascii: "}"))
     }
 
     /// Decodes one frame into a reply.

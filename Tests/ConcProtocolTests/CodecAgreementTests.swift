@@ -1,5 +1,6 @@
 import ConcProtocol
 import Foundation
+import NIOCore
 import Testing
 
 /// The codecs read and write the common frames by hand; these tests hold them to Foundation's coders,
@@ -44,6 +45,26 @@ import Testing
     @Test func replyTextIsFoundationsText() throws {
         for reply in Self.replies {
             #expect(String(decoding: ReplyCodec.encode(reply), as: UTF8.self) == (try Self.foundationText(reply)))
+        }
+    }
+
+    /// The in-place writer (room reserved for the worst case, then written through a pointer) gives
+    /// the array writer's text, line after line, escapes included, and long outputs take the array path.
+    @Test func replyLinesWrittenInPlaceAreTheSameText() throws {
+        var replies = Self.replies
+        let escapes = String(repeating: "\u{01}\"\\", count: 5_000)
+        for text in Self.awkwardStrings + [escapes, String(repeating: "x", count: 70_000)] {
+            let result = CommandResult(exitCode: 1, signal: nil, stdout: text, stderr: text, stdoutDropped: 3, stderrDropped: 0, timeMicroseconds: 9)
+            replies.append(Reply(id: 17, ok: true, value: .command(result), kind: .exec, pool: .process, worker: text))
+            replies.append(Reply(id: 18, ok: false, error: WireError(.httpFailed, text), attempts: 2))
+        }
+        replies.append(Reply(id: 19, ok: true, value: .json(try #require(JSONText(parsing: #"{"a": [1, "x\u00e9"]}"#))), kind: .call, pool: try #require(PoolName(rawValue: "py"))))
+        for reply in replies {
+            let text = ReplyCodec.encode(reply) + [UInt8(ascii: "\n")]
+            var buffer = ByteBufferAllocator().buffer(capacity: 0)
+            ReplyCodec.encode(reply, appendingLineTo: &buffer)
+            ReplyCodec.encode(reply, appendingLineTo: &buffer)
+            #expect(Array(buffer.readableBytesView) == text + text)
         }
     }
 
