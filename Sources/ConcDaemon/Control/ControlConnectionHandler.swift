@@ -1,4 +1,6 @@
 import ConcProtocol
+import ConcSystem
+import Glibc
 import Logging
 import NIOCore
 import Synchronization
@@ -11,6 +13,9 @@ import Synchronization
 /// flush task on the event loop, which writes every reply queued by the time it runs, and the end of
 /// a read burst (`channelReadComplete`) flushes what the burst produced without waiting for it. So a
 /// busy connection costs one write system call and one wake-up for many replies, not one each.
+/// A flush writes straight to the connection's socket when NIO holds none of its bytes, and hands
+/// NIO only what the socket would not take (`write(_:on:)`): NIO's write path, through the
+/// pipeline and its pending-writes machinery, cost about 4 000 instructions per flush.
 /// The peer's credentials (SO_PEERCRED, which the kernel fixed at connect) are read once, at
 /// accept (`ControlServer`), for admin requests, for `exec` (which the exec policy allows per user),
 /// for the log, and to count a connection that leaves without a whole frame against its peer
@@ -46,6 +51,12 @@ final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
     private let rejectedInARow: Int
     /// The connection was closed for `rejectedInARow` rejected frames; later frames are dropped.
     private let gaveUp = Atomic(false)
+    /// The connection's socket, which NIO owns; replies are written to it directly (nil: always
+    /// through NIO, as on a test's embedded channel).
+    private let descriptor: CInt?
+    /// Writes handed to NIO and not yet done; touched only on the event loop. While any is pending
+    /// a direct write would overtake it, so later replies go through NIO too.
+    private let inNIO = Atomic(0)
 
     private struct Outbox {
         /// Encoded replies not yet handed to the channel.
@@ -61,10 +72,11 @@ final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
     private let givingUp: LogThrottle?
 
     init(
-        dispatcher: Dispatcher, credentials: PeerCredentials? = nil, vanishing: VanishGuard<PeerCredentials>? = nil,
-        firstRejections: LogThrottle, rejectingCloses: LogThrottle, rejectedInARow: Int = 0, givingUp: LogThrottle? = nil,
-        logger: Logger
+        dispatcher: Dispatcher, descriptor: CInt? = nil, credentials: PeerCredentials? = nil,
+        vanishing: VanishGuard<PeerCredentials>? = nil, firstRejections: LogThrottle, rejectingCloses: LogThrottle,
+        rejectedInARow: Int = 0, givingUp: LogThrottle? = nil, logger: Logger
     ) {
+        self.descriptor = descriptor
         self.rejectedInARow = rejectedInARow
         self.givingUp = givingUp
         self.dispatcher = dispatcher
@@ -115,7 +127,7 @@ final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
             defer { outbox.pending = nil }
             return outbox.pending
         }
-        if let pending { context.writeAndFlush(Self.wrapOutboundOut(pending), promise: nil) }
+        if let pending { write(pending, on: context.channel) }
         // Not forwarded: the handler after this one (SlowReaderHandler) has no use for it.
     }
 
@@ -176,9 +188,9 @@ final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
     private func sendLast(_ reply: Reply, on channel: any Channel) {
         var buffer = outbox.withLock { outbox -> ByteBuffer in
             defer { outbox.pending = nil }
-            return outbox.pending ?? channel.allocator.buffer(capacity: 0)
+            return outbox.pending ?? channel.allocator.buffer(capacity: 2048)
         }
-        Self.append(reply, to: &buffer)
+        ReplyCodec.encode(reply, appendingLineTo: &buffer)
         channel.writeAndFlush(buffer).whenComplete { _ in channel.close(promise: nil) }
     }
 
@@ -202,14 +214,13 @@ final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
     /// (from the event loop itself that is a queued task, not a wake-up), unless it was queued on the
     /// event loop during a read burst, whose `channelReadComplete` flushes it.
     private func send(_ reply: Reply, on channel: any Channel) {
-        let bytes = ReplyCodec.encode(reply)
         let flushedByBurst = inReadBurst.load(ordering: .relaxed) && channel.eventLoop.inEventLoop
         let flushNow = outbox.withLock { outbox -> Bool in
+            // Written in place: encoding under the lock costs less than a buffer of its own and a copy.
             if outbox.pending == nil {
-                outbox.pending = channel.allocator.buffer(capacity: max(bytes.count + 1, 256))
+                outbox.pending = channel.allocator.buffer(capacity: 2048)
             }
-            outbox.pending!.writeBytes(bytes)
-            outbox.pending!.writeInteger(UInt8(ascii: "\n"))
+            ReplyCodec.encode(reply, appendingLineTo: &outbox.pending!)
             guard !outbox.scheduled, !flushedByBurst else { return false }
             outbox.scheduled = true
             return true
@@ -221,13 +232,31 @@ final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
                 defer { outbox.pending = nil }
                 return outbox.pending
             }
-            if let pending { channel.writeAndFlush(pending, promise: nil) }
+            if let pending { write(pending, on: channel) }
         }
     }
 
-    private static func append(_ reply: Reply, to buffer: inout ByteBuffer) {
-        buffer.writeBytes(ReplyCodec.encode(reply))
-        buffer.writeInteger(UInt8(ascii: "\n"))
+    /// Writes `buffer` on the channel's event loop: straight to the socket while NIO holds none of
+    /// this connection's bytes and the channel is open, and through NIO whatever the socket did not
+    /// take (its buffer full, or an error NIO then meets and closes the connection for), so NIO's
+    /// write-buffer marks and `SlowReaderHandler` still see a client that does not read.
+    ///
+    /// `isActive` on the event loop means the descriptor is still the channel's: NIO marks the
+    /// channel inactive in the same step that closes the socket, before any callout.
+    private func write(_ buffer: ByteBuffer, on channel: any Channel) {
+        var buffer = buffer
+        if let descriptor, inNIO.load(ordering: .relaxed) == 0, channel.isActive {
+            let sent = buffer.withUnsafeReadableBytes { bytes in
+                Syscall.retryingEINTR { Glibc.send(descriptor, bytes.baseAddress, bytes.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
+            }
+            if sent == buffer.readableBytes { return }
+            if sent > 0 { buffer.moveReaderIndex(forwardBy: sent) }
+        }
+        inNIO.add(1, ordering: .relaxed)
+        let written = channel.eventLoop.makePromise(of: Void.self)
+        written.futureResult.whenComplete { [self] _ in inNIO.subtract(1, ordering: .relaxed) }
+        channel.writeAndFlush(buffer, promise: written)
     }
+
 }
 
