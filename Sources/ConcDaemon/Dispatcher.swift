@@ -228,8 +228,8 @@ package final class Dispatcher: Sendable {
                 case .success(let value):
                     attempt.counters.record(.success(value), wallMicroseconds: wall)
                     attempt.reply(Reply(
-                        id: attempt.id, ok: true, value: value == .empty ? nil : value, kind: workload.kind, pool: kind,
-                        worker: outcome.worker, workerPID: outcome.workerPID, wallMicroseconds: wall, attempts: attempts
+                        task: attempt.id, ok: true, value: value == .empty ? nil : value, kind: workload.kind, pool: kind,
+                        worker: outcome.worker, workerPID: outcome.workerPID, wallMicroseconds: wall, error: nil, attempts: attempts
                     ))
                 case .failure(var error):
                     if error.code == .timeout, let timeout {
@@ -242,7 +242,7 @@ package final class Dispatcher: Sendable {
                     }
                     attempt.counters.record(.failure(error), wallMicroseconds: wall)
                     attempt.reply(Reply(
-                        id: attempt.id, ok: false, kind: workload.kind, pool: kind, worker: outcome.worker,
+                        task: attempt.id, ok: false, value: nil, kind: workload.kind, pool: kind, worker: outcome.worker,
                         workerPID: outcome.workerPID, wallMicroseconds: wall, error: error, attempts: attempts
                     ))
                 }

@@ -58,7 +58,7 @@ import Testing
             replies.append(Reply(id: 17, ok: true, value: .command(result), kind: .exec, pool: .process, worker: text))
             replies.append(Reply(id: 18, ok: false, error: WireError(.httpFailed, text), attempts: 2))
         }
-        replies.append(Reply(id: 19, ok: true, value: .json(try #require(JSONText(parsing: #"{"a": [1, "x\u00e9"]}"#))), kind: .call, pool: try #require(PoolName(rawValue: "py"))))
+        replies.append(Reply(id: 19, ok: true, value: .json(try #require(JSONText(parsing: #"{"a": [1, "x\u00e9"]}"#))), kind: .call, pool: PoolName(rawValue: "py")))
         for reply in replies {
             let text = ReplyCodec.encode(reply) + [UInt8(ascii: "\n")]
             var buffer = ByteBufferAllocator().buffer(capacity: 0)

@@ -19,6 +19,18 @@ import Testing
         }
     }
 
+    @Test func aTaskReplyIsTheGeneralOneWithTheSameFields() {
+        let error = WireError(.workerDied, "worker died")
+        #expect(
+            Reply(task: 7, ok: false, value: nil, kind: .cpu, pool: .process, worker: "process-1", workerPID: 99, wallMicroseconds: 5, error: error, attempts: 2)
+                == Reply(id: 7, ok: false, kind: .cpu, pool: .process, worker: "process-1", workerPID: 99, wallMicroseconds: 5, error: error, attempts: 2)
+        )
+        #expect(
+            Reply(task: nil, ok: true, value: .integer(3), kind: .noop, pool: .async, worker: "async", workerPID: nil, wallMicroseconds: 0, error: nil, attempts: nil)
+                == Reply(id: nil, ok: true, value: .integer(3), kind: .noop, pool: .async, worker: "async", wallMicroseconds: 0)
+        )
+    }
+
     @Test func fieldNamesAreTheDocumentedOnes() {
         let reply = Reply(id: 7, ok: false, kind: .cpu, pool: .process, worker: "process-1", workerPID: 99, wallMicroseconds: 5,
                           error: WireError(.workerDied, "worker died"))
