@@ -231,8 +231,12 @@ import ConcDaemon
 // MARK: - The simulated world
 
 /// What the machine reaches a worker through, in these tests.
-struct FakeConnection: Sendable, Equatable {
-    var worker: UInt64
+final class FakeConnection: Sendable {
+    let worker: UInt64
+
+    init(worker: UInt64) {
+        self.worker = worker
+    }
 }
 
 typealias TestMachine = ProcessPoolStateMachine<FakeConnection>
