@@ -11,10 +11,11 @@ public enum PoolModel: String, Codable, Sendable, CaseIterable, CustomStringConv
     /// The model named `rawValue`. Written out because the synthesized one costs about 400
     /// instructions (a table search), and every submission asks it of its pool's name.
     public init?(rawValue: String) {
-        switch rawValue {
-        case "process": self = .process
-        case "thread": self = .thread
-        case "async": self = .async
+        // By length first: at most one string comparison.
+        switch rawValue.utf8.count {
+        case 7 where rawValue == "process": self = .process
+        case 6 where rawValue == "thread": self = .thread
+        case 5 where rawValue == "async": self = .async
         default: return nil
         }
     }
@@ -34,13 +35,18 @@ public struct PoolName: RawRepresentable, Hashable, Codable, Sendable, CustomStr
     /// A name of 1...32 characters, a lower-case letter then lower-case letters, digits, `-` and
     /// `_`; nil for anything else.
     public init?(rawValue: String) {
-        // Over the UTF-8 view in place: no array is made for a name every submission may carry.
-        let bytes = rawValue.utf8
-        guard let first = bytes.first, (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(first),
-            bytes.count <= Self.maxLength,
-            bytes.allSatisfy({ Self.allowed($0) })
-        else { return nil }
-        self.rawValue = rawValue
+        // Over the UTF-8 bytes in place: no array is made for a name every submission may carry,
+        // and a pointer loop costs a third of iterating the UTF-8 view.
+        var text = rawValue
+        let valid = text.withUTF8 { bytes in
+            guard let first = bytes.first, (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(first),
+                bytes.count <= Self.maxLength
+            else { return false }
+            for byte in bytes where !Self.allowed(byte) { return false }
+            return true
+        }
+        guard valid else { return nil }
+        self.rawValue = text
     }
 
     private init(builtIn: String) {

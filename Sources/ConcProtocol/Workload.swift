@@ -18,14 +18,15 @@ public enum WorkloadKind: String, Codable, Sendable, CaseIterable, CustomStringC
     /// The kind named `rawValue`. Written out because the synthesized one costs about 500
     /// instructions (a table search) on every submission.
     public init?(rawValue: String) {
-        switch rawValue {
-        case "cpu": self = .cpu
-        case "io": self = .io
-        case "async": self = .async
-        case "sleep": self = .sleep
-        case "noop": self = .noop
-        case "call": self = .call
-        case "exec": self = .exec
+        // By length first: at most two string comparisons.
+        switch rawValue.utf8.count {
+        case 3 where rawValue == "cpu": self = .cpu
+        case 2 where rawValue == "io": self = .io
+        case 5 where rawValue == "async": self = .async
+        case 5 where rawValue == "sleep": self = .sleep
+        case 4 where rawValue == "noop": self = .noop
+        case 4 where rawValue == "call": self = .call
+        case 4 where rawValue == "exec": self = .exec
         default: return nil
         }
     }
