@@ -61,6 +61,37 @@ public struct Reply: Codable, Sendable, Equatable {
         task id: UInt64?, ok: Bool, value: TaskValue?, kind: WorkloadKind, pool: PoolName, worker: String, workerPID: Int32?,
         wallMicroseconds: UInt64, error: WireError?, attempts: Int?
     ) {
+        self.init(
+            id, ok, value: value, kind: kind, pool: pool, worker: worker, workerPID: workerPID,
+            wallMicroseconds: wallMicroseconds, error: error, attempts: attempts
+        )
+    }
+
+    /// Creates a reply; fields left `nil` are omitted on the wire.
+    public init(
+        id: UInt64?, ok: Bool, value: TaskValue? = nil, kind: WorkloadKind? = nil, pool: PoolName? = nil,
+        worker: String? = nil, workerPID: Int32? = nil, wallMicroseconds: UInt64? = nil, version: Int? = nil,
+        status: DaemonStatus? = nil, error: WireError? = nil, attempts: Int? = nil, detail: String? = nil,
+        metrics: String? = nil, jobID: Int64? = nil, job: JobInfo? = nil, jobs: [JobInfo]? = nil
+    ) {
+        self.init(
+            id, ok, value: value, kind: kind, pool: pool, worker: worker, workerPID: workerPID,
+            wallMicroseconds: wallMicroseconds, error: error, attempts: attempts
+        )
+        self.version = version
+        self.statusBox = status.map(Boxed.init)
+        self.detail = detail
+        self.metrics = metrics
+        self.jobID = jobID
+        self.jobBox = job.map(Boxed.init)
+        self.jobs = jobs
+    }
+
+    /// A task's fields set, the rest nil.
+    private init(
+        _ id: UInt64?, _ ok: Bool, value: TaskValue?, kind: WorkloadKind?, pool: PoolName?, worker: String?, workerPID: Int32?,
+        wallMicroseconds: UInt64?, error: WireError?, attempts: Int?
+    ) {
         self.id = id
         self.ok = ok
         self.value = value
@@ -78,32 +109,6 @@ public struct Reply: Codable, Sendable, Equatable {
         self.jobID = nil
         self.jobBox = nil
         self.jobs = nil
-    }
-
-    /// Creates a reply; fields left `nil` are omitted on the wire.
-    public init(
-        id: UInt64?, ok: Bool, value: TaskValue? = nil, kind: WorkloadKind? = nil, pool: PoolName? = nil,
-        worker: String? = nil, workerPID: Int32? = nil, wallMicroseconds: UInt64? = nil, version: Int? = nil,
-        status: DaemonStatus? = nil, error: WireError? = nil, attempts: Int? = nil, detail: String? = nil,
-        metrics: String? = nil, jobID: Int64? = nil, job: JobInfo? = nil, jobs: [JobInfo]? = nil
-    ) {
-        self.jobID = jobID
-        self.jobBox = job.map(Boxed.init)
-        self.jobs = jobs
-        self.attempts = attempts
-        self.detail = detail
-        self.id = id
-        self.ok = ok
-        self.value = value
-        self.kind = kind
-        self.pool = pool
-        self.worker = worker
-        self.workerPID = workerPID
-        self.wallMicroseconds = wallMicroseconds
-        self.version = version
-        self.statusBox = status.map(Boxed.init)
-        self.error = error
-        self.metrics = metrics
     }
 
     public init(from decoder: any Decoder) throws {
