@@ -91,6 +91,12 @@ public struct PoolName: RawRepresentable, Hashable, Codable, Sendable, CustomStr
 
     public var description: String { rawValue }
 
+    /// Lengths first: most comparisons are of different names (the registry's scan for a pool), and
+    /// those then need no string comparison.
+    public static func == (lhs: PoolName, rhs: PoolName) -> Bool {
+        lhs.rawValue.utf8.count == rhs.rawValue.utf8.count && lhs.rawValue == rhs.rawValue
+    }
+
     public init(from decoder: any Decoder) throws {
         let text = try decoder.singleValueContainer().decode(String.self)
         guard let name = PoolName(rawValue: text) else {

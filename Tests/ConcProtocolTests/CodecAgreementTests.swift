@@ -112,6 +112,19 @@ import Testing
         #"{"op":"job","job":12}"#, #"{"op":"wait","job":0}"#, #"{"op":"cancel","job":"12"}"#, #"{"op":"cancel"}"#,
         #"{"op":"jobs","state":"queued","limit":5}"#, #"{"op":"jobs","state":"asleep"}"#, #"{"op":"jobs","limit":0}"#,
         #"{"op":"jobs","state":3}"#,
+        // Every op, kind and built-in pool name the fast reader matches as bytes, and near misses.
+        #"{"op":"status"}"#, #"{"op":"shutdown"}"#, #"{"op":"wait","job":3}"#, #"{"op":"resize","pool":"process","size":2}"#,
+        #"{"op":"resize","pool":"async","size":2}"#, #"{"op":"resize","pool":"mine","size":2}"#, #"{"op":"resize","size":2}"#,
+        #"{"op":"statux"}"#, #"{"op":"submiT"}"#, #"{"op":"reloadd"}"#, #"{"op":"resizx"}"#, #"{"op":"kill_workers"}"#, #"{"op":""}"#,
+        #"{"op":"jbo","job":1}"#, #"{"op":"pong"}"#, #"{"op":"wait"}"#, #"{"op":"cancel","job":4}"#,
+        #"{"op":"submit","kind":"cpu","n":3}"#, #"{"op":"submit","kind":"io","url":"u"}"#, #"{"op":"submit","kind":"async","url":"u"}"#,
+        #"{"op":"submit","kind":"sleep","ms":2}"#, #"{"op":"submit","kind":"exec","argv":["true"]}"#,
+        #"{"op":"submit","kind":"call","fn":"f","pool":"py"}"#, #"{"op":"submit","fn":"f","pool":"py"}"#,
+        #"{"op":"submit","kind":"cpx","n":3}"#, #"{"op":"submit","kind":"nope"}"#, #"{"op":"submit","kind":"asyncs","url":"u"}"#,
+        #"{"op":"submit","kind":"i","url":"u"}"#, #"{"op":"submit"}"#,
+        #"{"op":"submit","kind":"noop","pool":"process"}"#, #"{"op":"submit","kind":"noop","pool":"thread"}"#,
+        #"{"op":"submit","kind":"noop","pool":"threads"}"#, #"{"op":"submit","kind":"noop","pool":"Async"}"#,
+        #"{"op":"submit","kind":"noop","pool":"proces"}"#, #"{"op":"submit","kind":"call","fn":"f","pool":"async"}"#,
     ])
     func requestReadingDoesNotDependOnThePath(text: String) {
         let plain = Self.outcome(text)
