@@ -111,7 +111,8 @@ struct FlatJSON {
         }
     }
 
-    private static func equal(_ bytes: UnsafeBufferPointer<UInt8>, _ text: StaticString) -> Bool {
+    /// Whether `bytes` are the text of `text`.
+    static func equal(_ bytes: UnsafeBufferPointer<UInt8>, _ text: StaticString) -> Bool {
         guard bytes.count == text.utf8CodeUnitCount else { return false }
         for index in 0..<bytes.count where bytes[index] != text.utf8Start[index] { return false }
         return true
@@ -280,15 +281,19 @@ struct FlatJSON {
 
     /// The bytes between the quotes of a string of printable ASCII without escapes.
     private mutating func rawString() -> UnsafeBufferPointer<UInt8>? {
-        guard consume(UInt8(ascii: "\"")) else { return nil }
+        guard consume(UInt8(ascii: "\"")), let base = bytes.baseAddress else { return nil }
+        // A local index over the base pointer: stepping `position` through `current` cost about
+        // twice as much per byte, and every key and string value of a frame comes through here.
         let start = position
-        while let byte = current {
+        var index = start
+        while index < bytes.count {
+            let byte = base[index]
             if byte == UInt8(ascii: "\"") {
-                position += 1
-                return UnsafeBufferPointer(rebasing: bytes[start..<(position - 1)])
+                position = index + 1
+                return UnsafeBufferPointer(start: base + start, count: index - start)
             }
             guard byte >= 0x20, byte < 0x7F, byte != UInt8(ascii: "\\") else { return nil }
-            position += 1
+            index += 1
         }
         return nil
     }

@@ -70,17 +70,16 @@ struct JSONCursor: JSONSink {
 
     mutating func string(_ text: String) {
         byte(UInt8(ascii: "\""))
-        var text = text
-        text.withUTF8 { utf8 in
-            // Copied as it is while nothing needs an escape, which is nearly always.
-            for byte in utf8 {
-                if byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
-                    JSONEscape.write(byte, to: &self)
-                } else {
-                    base[count] = byte
-                    count += 1
-                }
+        let copied = text.utf8.withContiguousStorageIfAvailable { utf8 -> Bool in
+            // Nearly every string (kinds, pools, worker names) needs no escape: checked, then one copy.
+            for byte in utf8 where byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
+                return false
             }
+            bytes(utf8)
+            return true
+        }
+        if copied != true {
+            for byte in text.utf8 { JSONEscape.write(byte, to: &self) }
         }
         byte(UInt8(ascii: "\""))
     }

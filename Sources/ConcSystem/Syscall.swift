@@ -4,9 +4,11 @@ import Glibc
 /// Every system call the pools, the spawners and the harnesses make goes through here, so EINTR is
 /// retried in one place.
 package enum Syscall {
-    /// Calls `body` again while it fails with EINTR; returns its last result. Inlinable: called
-    /// generically from another module it cost about 280 instructions a call, around a `send` of 60.
+    /// Calls `body` again while it fails with EINTR; returns its last result. Specialized for `Int`
+    /// (what `send` and `recv` return): called generically from another module it cost about 280
+    /// instructions a call, around a `send` of 60.
     @inlinable
+    @_specialize(exported: true, where Result == Int)
     package static func retryingEINTR<Result: BinaryInteger>(_ body: () -> Result) -> Result {
         while true {
             let result = body()

@@ -73,6 +73,8 @@ final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
         }
     }
 
+    private static let sendFlags = Int32(MSG_NOSIGNAL | MSG_DONTWAIT)
+
     /// The largest emptied buffer kept for the next replies: a burst of pipelined replies may have
     /// grown it, and an idle connection should not hold that much.
     private static let spareCapacity = 16 * 1024
@@ -254,7 +256,7 @@ final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
         var buffer = buffer
         if let descriptor, inNIO.load(ordering: .relaxed) == 0, channel.isActive {
             let sent = buffer.withUnsafeReadableBytes { bytes in
-                Syscall.retryingEINTR { Glibc.send(descriptor, bytes.baseAddress, bytes.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
+                Syscall.retryingEINTR { Glibc.send(descriptor, bytes.baseAddress, bytes.count, Self.sendFlags) }
             }
             if sent == buffer.readableBytes {
                 guard buffer.capacity <= Self.spareCapacity else { return }
