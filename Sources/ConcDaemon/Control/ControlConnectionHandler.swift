@@ -273,6 +273,5 @@ final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
         written.futureResult.whenComplete { [self] _ in inNIO.subtract(1, ordering: .relaxed) }
         channel.writeAndFlush(buffer, promise: written)
     }
-
 }
 
