@@ -358,27 +358,4 @@ struct JSONWriter: JSONSink {
             bytes.append(contentsOf: buffer[(32 - count)...])
         }
     }
-
-    mutating func signed(_ value: Int64) {
-        if value < 0 { bytes.append(UInt8(ascii: "-")) }
-        unsigned(value.magnitude)
-    }
-
-    /// A string, escaped as Foundation's JSONEncoder escapes it (slashes left alone).
-    mutating func string(_ text: String) {
-        bytes.append(UInt8(ascii: "\""))
-        // Nearly every string (kinds, pools, worker names) needs no escape: one copy, not a byte at a time.
-        var text = text
-        let copied = text.withUTF8 { utf8 -> Bool in
-            for byte in utf8 where byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
-                return false
-            }
-            bytes.append(contentsOf: utf8)
-            return true
-        }
-        if !copied {
-            for byte in text.utf8 { JSONEscape.write(byte, to: &self) }
-        }
-        bytes.append(UInt8(ascii: "\""))
-    }
 }

@@ -7,13 +7,29 @@ protocol JSONSink {
     mutating func raw(_ text: StaticString)
     mutating func bytes(_ bytes: UnsafeBufferPointer<UInt8>)
     mutating func unsigned(_ value: UInt64)
-    mutating func string(_ text: String)
 }
 
 extension JSONSink {
     mutating func signed(_ value: Int64) {
         if value < 0 { byte(UInt8(ascii: "-")) }
         unsigned(value.magnitude)
+    }
+
+    /// A string, escaped as Foundation's JSONEncoder escapes it (slashes left alone).
+    mutating func string(_ text: String) {
+        byte(UInt8(ascii: "\""))
+        let copied = text.utf8.withContiguousStorageIfAvailable { utf8 -> Bool in
+            // Nearly every string (kinds, pools, worker names) needs no escape: checked, then one copy.
+            for byte in utf8 where byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
+                return false
+            }
+            bytes(utf8)
+            return true
+        }
+        if copied != true {
+            for byte in text.utf8 { JSONEscape.write(byte, to: &self) }
+        }
+        byte(UInt8(ascii: "\""))
     }
 
     /// A string's text as it is (already JSON).
@@ -66,22 +82,6 @@ struct JSONCursor: JSONSink {
             rest /= 10
         }
         count += digits
-    }
-
-    mutating func string(_ text: String) {
-        byte(UInt8(ascii: "\""))
-        let copied = text.utf8.withContiguousStorageIfAvailable { utf8 -> Bool in
-            // Nearly every string (kinds, pools, worker names) needs no escape: checked, then one copy.
-            for byte in utf8 where byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
-                return false
-            }
-            bytes(utf8)
-            return true
-        }
-        if copied != true {
-            for byte in text.utf8 { JSONEscape.write(byte, to: &self) }
-        }
-        byte(UInt8(ascii: "\""))
     }
 
     /// The most bytes `string(text)` may write: every byte escaped as `\u00XX`, and the quotes.

@@ -11,11 +11,17 @@ public enum PoolModel: String, Codable, Sendable, CaseIterable, CustomStringConv
     /// The model named `rawValue`. Written out because the synthesized one costs about 400
     /// instructions (a table search), and every submission asks it of its pool's name.
     public init?(rawValue: String) {
-        // By length first: at most one string comparison.
-        switch rawValue.utf8.count {
-        case 7 where rawValue == "process": self = .process
-        case 6 where rawValue == "thread": self = .thread
-        case 5 where rawValue == "async": self = .async
+        var text = rawValue
+        guard let model = text.withUTF8({ PoolModel(utf8: $0) }) else { return nil }
+        self = model
+    }
+
+    /// The model named by the UTF-8 `bytes`: by length, then compared byte for byte.
+    init?(utf8 bytes: UnsafeBufferPointer<UInt8>) {
+        switch bytes.count {
+        case 7 where FlatJSON.equal(bytes, "process"): self = .process
+        case 6 where FlatJSON.equal(bytes, "thread"): self = .thread
+        case 5 where FlatJSON.equal(bytes, "async"): self = .async
         default: return nil
         }
     }

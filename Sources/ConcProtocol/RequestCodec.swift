@@ -319,11 +319,11 @@ struct WireRequest: Codable {
                     wire.knownOp = known
                     return true
                 }
-                if field == .kind, let known = WorkloadKind(bytes) {
+                if field == .kind, let known = WorkloadKind(utf8: bytes) {
                     wire.knownKind = known
                     return true
                 }
-                if field == .pool, let known = PoolName(builtIn: bytes) {
+                if field == .pool, let known = PoolModel(utf8: bytes).map(PoolName.builtIn) {
                     wire.knownPool = known
                     return true
                 }
@@ -480,7 +480,7 @@ struct WireRequest: Codable {
             guard let op else {
                 throw WireError(.badRequest, "field 'op' is missing (\(Self.operations))")
             }
-            guard let named = Operation(rawValue: op) else {
+            guard let named = Operation(op) else {
                 throw WireError(.unknownOperation, "unknown op '\(op)'; this daemon knows \(Self.operations)")
             }
             operation = named
@@ -520,12 +520,18 @@ struct WireRequest: Codable {
     }
 
     /// The operations a request may name.
-    enum Operation: String {
-        case ping, status, metrics, submit, resize, reload, shutdown, job, wait, cancel, jobs
-        case killWorker = "kill_worker"
+    enum Operation: CaseIterable {
+        case ping, status, metrics, submit, job, wait, cancel, jobs, resize, reload, shutdown, killWorker
 
-        /// The operation named by `bytes`: the only candidate its length and first bytes allow,
-        /// then compared byte for byte.
+        /// The operation named `text`.
+        init?(_ text: String) {
+            var text = text
+            guard let operation = text.withUTF8({ Operation($0) }) else { return nil }
+            self = operation
+        }
+
+        /// The operation named by the UTF-8 `bytes`: the only candidate their length and first
+        /// bytes allow, then compared byte for byte.
         init?(_ bytes: UnsafeBufferPointer<UInt8>) {
             guard bytes.count >= 3 else { return nil }
             let candidate: Operation
@@ -548,7 +554,8 @@ struct WireRequest: Codable {
             self = candidate
         }
 
-        private var name: StaticString {
+        /// Its name on the wire.
+        var name: StaticString {
             switch self {
             case .ping: return "ping"
             case .status: return "status"
@@ -566,10 +573,10 @@ struct WireRequest: Codable {
         }
     }
 
-    private static let operations = "ping, status, metrics, submit, job, wait, cancel, jobs, resize, reload, shutdown, kill_worker"
+    private static let operations = Operation.allCases.map { "\($0.name)" }.joined(separator: ", ")
 
     private func jobID(_ operation: Operation) throws(WireError) -> Int64 {
-        guard let job else { throw WireError(.badRequest, "\(operation.rawValue) needs field 'job' (the job's id)") }
+        guard let job else { throw WireError(.badRequest, "\(operation.name) needs field 'job' (the job's id)") }
         guard job > 0 else { throw WireError(.invalidArgument, "a job's id is a positive integer, got \(job)") }
         return job
     }
@@ -665,38 +672,5 @@ struct WireRequest: Codable {
             retries: Int(retries ?? 0),
             durability: durability
         )
-    }
-}
-
-extension WorkloadKind {
-    /// The kind named by `bytes`: the only candidate its length and first byte allow, then
-    /// compared byte for byte (the fast reader's way).
-    fileprivate init?(_ bytes: UnsafeBufferPointer<UInt8>) {
-        guard let first = bytes.first else { return nil }
-        let (name, kind): (StaticString, WorkloadKind)
-        switch (bytes.count, first) {
-        case (2, _): (name, kind) = ("io", .io)
-        case (3, _): (name, kind) = ("cpu", .cpu)
-        case (4, UInt8(ascii: "n")): (name, kind) = ("noop", .noop)
-        case (4, UInt8(ascii: "c")): (name, kind) = ("call", .call)
-        case (4, UInt8(ascii: "e")): (name, kind) = ("exec", .exec)
-        case (5, UInt8(ascii: "a")): (name, kind) = ("async", .async)
-        case (5, UInt8(ascii: "s")): (name, kind) = ("sleep", .sleep)
-        default: return nil
-        }
-        guard FlatJSON.equal(bytes, name) else { return nil }
-        self = kind
-    }
-}
-
-extension PoolName {
-    /// The built-in pool named by `bytes`, or nil for any other name (the fast reader's way).
-    fileprivate init?(builtIn bytes: UnsafeBufferPointer<UInt8>) {
-        switch bytes.count {
-        case 7 where FlatJSON.equal(bytes, "process"): self = .process
-        case 6 where FlatJSON.equal(bytes, "thread"): self = .thread
-        case 5 where FlatJSON.equal(bytes, "async"): self = .async
-        default: return nil
-        }
     }
 }

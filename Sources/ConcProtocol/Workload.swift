@@ -18,17 +18,28 @@ public enum WorkloadKind: String, Codable, Sendable, CaseIterable, CustomStringC
     /// The kind named `rawValue`. Written out because the synthesized one costs about 500
     /// instructions (a table search) on every submission.
     public init?(rawValue: String) {
-        // By length first: at most two string comparisons.
-        switch rawValue.utf8.count {
-        case 3 where rawValue == "cpu": self = .cpu
-        case 2 where rawValue == "io": self = .io
-        case 5 where rawValue == "async": self = .async
-        case 5 where rawValue == "sleep": self = .sleep
-        case 4 where rawValue == "noop": self = .noop
-        case 4 where rawValue == "call": self = .call
-        case 4 where rawValue == "exec": self = .exec
+        var text = rawValue
+        guard let kind = text.withUTF8({ WorkloadKind(utf8: $0) }) else { return nil }
+        self = kind
+    }
+
+    /// The kind named by the UTF-8 `bytes` (as the fast request reader has them): the only
+    /// candidate their length and first byte allow, then compared byte for byte.
+    init?(utf8 bytes: UnsafeBufferPointer<UInt8>) {
+        guard let first = bytes.first else { return nil }
+        let (name, kind): (StaticString, WorkloadKind)
+        switch (bytes.count, first) {
+        case (2, _): (name, kind) = ("io", .io)
+        case (3, _): (name, kind) = ("cpu", .cpu)
+        case (4, UInt8(ascii: "n")): (name, kind) = ("noop", .noop)
+        case (4, UInt8(ascii: "c")): (name, kind) = ("call", .call)
+        case (4, UInt8(ascii: "e")): (name, kind) = ("exec", .exec)
+        case (5, UInt8(ascii: "a")): (name, kind) = ("async", .async)
+        case (5, UInt8(ascii: "s")): (name, kind) = ("sleep", .sleep)
         default: return nil
         }
+        guard FlatJSON.equal(bytes, name) else { return nil }
+        self = kind
     }
 
     /// The built-in pool a workload of this kind runs on when the request names none; nil for a
