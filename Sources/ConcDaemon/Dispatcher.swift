@@ -208,46 +208,66 @@ package final class Dispatcher: Sendable {
 
     /// The job for attempt `number`; `deaths` describes the workers earlier attempts died on.
     private func job(for attempt: Attempt, number: Int, deaths: [String]) -> Job {
+        DispatchedJob(dispatcher: self, attempt: attempt, number: number, deaths: deaths)
+    }
+
+    /// A submitted task's job: what answering it needs is kept in the job itself, one object,
+    /// instead of in a callback's captures beside it.
+    private final class DispatchedJob: Job, @unchecked Sendable {
+        let dispatcher: Dispatcher
+        let attempt: Attempt
+        let number: Int
+        let deaths: [String]
+
+        init(dispatcher: Dispatcher, attempt: Attempt, number: Int, deaths: [String]) {
+            self.dispatcher = dispatcher
+            self.attempt = attempt
+            self.number = number
+            self.deaths = deaths
+            let timeout = attempt.submission.timeoutMilliseconds
+            super.init(
+                workload: attempt.submission.workload, deadline: timeout.map { attempt.received + .milliseconds($0) },
+                command: attempt.command, tag: attempt.tag
+            )
+        }
+
+        override func complete(_ outcome: TaskOutcome) {
+            dispatcher.answer(attempt, number: number, deaths: deaths, outcome: outcome)
+        }
+    }
+
+    /// Answers attempt `number` of a task with its outcome, or runs the task again after its worker died.
+    private func answer(_ attempt: Attempt, number: Int, deaths: [String], outcome: TaskOutcome) {
         let workload = attempt.submission.workload
-        let timeout = attempt.submission.timeoutMilliseconds
-        let kind = attempt.pool.name
-        return Job(
-            workload: workload,
-            deadline: timeout.map { attempt.received + .milliseconds($0) },
-            command: attempt.command,
-            tag: attempt.tag,
-            complete: { [self] outcome in
-                if case .failure(let error) = outcome.result, error.code == .workerDied,
-                    retry(attempt, after: number, deaths: deaths + [error.message])
-                {
-                    return
-                }
-                let wall = UInt64((NIODeadline.now() - attempt.received).nanoseconds / 1000)
-                let attempts = number > 1 ? number : nil
-                switch outcome.result {
-                case .success(let value):
-                    attempt.counters.record(.success(value), wallMicroseconds: wall)
-                    attempt.reply(Reply(
-                        task: attempt.id, ok: true, value: value == .empty ? nil : value, kind: workload.kind, pool: kind,
-                        worker: outcome.worker, workerPID: outcome.workerPID, wallMicroseconds: wall, error: nil, attempts: attempts
-                    ))
-                case .failure(var error):
-                    if error.code == .timeout, let timeout {
-                        error.message += " (timeout \(timeout) ms)"
-                    }
-                    if error.code == .workerDied, deaths.count + 1 >= Self.poisonDeaths {
-                        error = Self.poisoned(workload, deaths: deaths + [error.message])
-                    } else if error.code == .workerDied, number > 1 {
-                        error.message += " (attempt \(number) of \(attempt.submission.retries + 1))"
-                    }
-                    attempt.counters.record(.failure(error), wallMicroseconds: wall)
-                    attempt.reply(Reply(
-                        task: attempt.id, ok: false, value: nil, kind: workload.kind, pool: kind, worker: outcome.worker,
-                        workerPID: outcome.workerPID, wallMicroseconds: wall, error: error, attempts: attempts
-                    ))
-                }
+        if case .failure(let error) = outcome.result, error.code == .workerDied,
+            retry(attempt, after: number, deaths: deaths + [error.message])
+        {
+            return
+        }
+        let wall = UInt64((NIODeadline.now() - attempt.received).nanoseconds / 1000)
+        let attempts = number > 1 ? number : nil
+        switch outcome.result {
+        case .success(let value):
+            attempt.counters.record(.success(value), wallMicroseconds: wall)
+            attempt.reply(Reply(
+                task: attempt.id, ok: true, value: value == .empty ? nil : value, kind: workload.kind, pool: attempt.pool.name,
+                worker: outcome.worker, workerPID: outcome.workerPID, wallMicroseconds: wall, error: nil, attempts: attempts
+            ))
+        case .failure(var error):
+            if error.code == .timeout, let timeout = attempt.submission.timeoutMilliseconds {
+                error.message += " (timeout \(timeout) ms)"
             }
-        )
+            if error.code == .workerDied, deaths.count + 1 >= Self.poisonDeaths {
+                error = Self.poisoned(workload, deaths: deaths + [error.message])
+            } else if error.code == .workerDied, number > 1 {
+                error.message += " (attempt \(number) of \(attempt.submission.retries + 1))"
+            }
+            attempt.counters.record(.failure(error), wallMicroseconds: wall)
+            attempt.reply(Reply(
+                task: attempt.id, ok: false, value: nil, kind: workload.kind, pool: attempt.pool.name, worker: outcome.worker,
+                workerPID: outcome.workerPID, wallMicroseconds: wall, error: error, attempts: attempts
+            ))
+        }
     }
 
     /// Runs a task again after its worker died, when it asked for retries and has not killed too
