@@ -11,7 +11,9 @@ import Synchronization
 ///
 /// Replies are gathered in an outbox and leave with one flush: the first reply queued schedules a
 /// flush task on the event loop, which writes every reply queued by the time it runs, and the end of
-/// a read burst (`channelReadComplete`) flushes what the burst produced without waiting for it. So a
+/// a read burst (`channelReadComplete`) flushes what the burst produced without waiting for it. A
+/// reply queued on the event loop while a worker's channel of that loop is being read is flushed at
+/// the end of that read instead of in a task (`LoopReadBurst`). So a
 /// busy connection costs one write system call and one wake-up for many replies, not one each.
 /// A flush writes straight to the connection's socket when NIO holds none of its bytes, and hands
 /// NIO only what the socket would not take (`write(_:on:)`): NIO's write path, through the
@@ -57,6 +59,9 @@ final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
     /// Writes handed to NIO and not yet done; touched only on the event loop. While any is pending
     /// a direct write would overtake it, so later replies go through NIO too.
     private let inNIO = Atomic(0)
+    /// The read burst of this connection's event loop, whose end writes a reply queued during it
+    /// (nil: a flush task always, as on a test's embedded channel).
+    private let loopBurst: LoopReadBurst?
 
     private struct Outbox {
         /// Encoded replies not yet handed to the channel.
@@ -86,11 +91,12 @@ final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
     private let givingUp: LogThrottle?
 
     init(
-        dispatcher: Dispatcher, descriptor: CInt? = nil, credentials: PeerCredentials? = nil,
+        dispatcher: Dispatcher, descriptor: CInt? = nil, loopBurst: LoopReadBurst? = nil, credentials: PeerCredentials? = nil,
         vanishing: VanishGuard<PeerCredentials>? = nil, firstRejections: LogThrottle, rejectingCloses: LogThrottle,
         rejectedInARow: Int = 0, givingUp: LogThrottle? = nil, logger: Logger
     ) {
         self.descriptor = descriptor
+        self.loopBurst = loopBurst
         self.rejectedInARow = rejectedInARow
         self.givingUp = givingUp
         self.dispatcher = dispatcher
@@ -235,13 +241,19 @@ final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
             return true
         }
         guard flushNow else { return }
-        channel.eventLoop.execute { [self] in
-            var pending = outbox.withLock { outbox -> ByteBuffer? in
-                outbox.scheduled = false
-                return outbox.pending.take()
-            }
-            if let buffer = pending.take() { write(buffer, on: channel) }
+        if let loopBurst, channel.eventLoop.inEventLoop, loopBurst.owe(self, channel) { return }
+        channel.eventLoop.execute { [self] in flushOwed(on: channel) }
+    }
+
+    /// The flush a reply queued from outside this connection's read burst scheduled: writes every
+    /// reply queued by now. Runs on the event loop, in a task of its own or at the end of another
+    /// channel's read burst (`LoopReadBurst`).
+    func flushOwed(on channel: any Channel) {
+        var pending = outbox.withLock { outbox -> ByteBuffer? in
+            outbox.scheduled = false
+            return outbox.pending.take()
         }
+        if let buffer = pending.take() { write(buffer, on: channel) }
     }
 
     /// Writes `buffer` on the channel's event loop: straight to the socket while NIO holds none of

@@ -367,15 +367,18 @@ package final class ProcessPool: Pool {
     }
 
     private func spawn(slot: Int, worker: UInt64) {
+        let loop = loops[slot % loops.count]
         launcher.launch(
             worker: "\(name)-\(slot)",
-            on: loops[slot % loops.count],
+            on: loop,
             adopt: { [self] pid, connection in
                 let ((), actions) = decide { machine, actions in
                     machine.spawned(slot: slot, worker: worker, pid: pid, connection: connection, actions: &actions)
                 }
                 perform(actions)
-                return WorkerChannelHandler(pool: self, slot: slot, worker: worker, lines: program.isCommand)
+                return WorkerChannelHandler(
+                    pool: self, slot: slot, worker: worker, lines: program.isCommand, loopBurst: LoopReadBurst.of(loop)
+                )
             },
             failed: { [self] error in
                 let ((), actions) = decide { machine, actions in machine.spawnFailed(slot: slot, error: error, actions: &actions) }

@@ -135,15 +135,19 @@ final class WorkerChannelHandler: ChannelInboundHandler {
     private let worker: UInt64
     /// Whether the worker is a user's program, speaking the line protocol.
     private let lines: Bool
+    /// The read burst of the channel's event loop: replies its messages answer are written when the read ends.
+    private let loopBurst: LoopReadBurst
 
-    init(pool: ProcessPool, slot: Int, worker: UInt64, lines: Bool) {
+    init(pool: ProcessPool, slot: Int, worker: UInt64, lines: Bool, loopBurst: LoopReadBurst) {
         self.pool = pool
         self.slot = slot
         self.worker = worker
         self.lines = lines
+        self.loopBurst = loopBurst
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        loopBurst.begin()
         if lines {
             pool.received(slot: slot, worker: worker, line: unwrapInboundIn(data))
         } else {
@@ -151,11 +155,18 @@ final class WorkerChannelHandler: ChannelInboundHandler {
         }
     }
 
+    func channelReadComplete(context: ChannelHandlerContext) {
+        loopBurst.end()
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
+        // A read cut short by the close gets no `channelReadComplete`.
+        loopBurst.end()
         pool.lost(slot: slot, worker: worker)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        loopBurst.end()
         if error is FrameTooLargeError {
             pool.misbehaved(
                 slot: slot, worker: worker,
