@@ -118,6 +118,12 @@ package struct ProcessPoolStateMachine<Connection: AnyObject & Sendable>: Sendab
             return false
         }
 
+        /// The worker's connection while the slot is idle and not retiring.
+        var idleConnection: Connection? {
+            guard !retiring, case .idle(let worker) = phase else { return nil }
+            return worker.connection
+        }
+
         var isRunning: Bool {
             switch phase {
             case .idle, .busy: return true
@@ -608,10 +614,17 @@ package struct ProcessPoolStateMachine<Connection: AnyObject & Sendable>: Sendab
     /// An idle member, preferring one `preferring` accepts (on the caller's event loop, in the daemon).
     private func idleSlot(preferring: (Connection) -> Bool) -> Int? {
         var fallback: Int?
-        for case let slot? in slots where !slot.retiring {
-            guard case .idle(let worker) = slot.phase else { continue }
-            if preferring(worker.connection) { return slot.index }
-            if fallback == nil { fallback = slot.index }
+        // Through the buffer, so that each slot is looked at in place: a slot is about 150 bytes,
+        // and a loop over the array copied each one (with a retain of everything it holds).
+        slots.withUnsafeBufferPointer { slots in
+            for index in slots.indices {
+                guard let connection = slots[index]?.idleConnection else { continue }
+                if preferring(connection) {
+                    fallback = index
+                    return
+                }
+                if fallback == nil { fallback = index }
+            }
         }
         return fallback
     }
