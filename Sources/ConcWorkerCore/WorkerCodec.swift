@@ -4,7 +4,8 @@ public enum WorkerCodec {
     /// The largest message either side sends (a request with a URL of `ProtocolLimits.maxURLBytes`).
     public static let maxBytes = 16 * 1024
 
-    private enum Tag: UInt8 {
+    @usableFromInline
+    enum Tag: UInt8 {
         case cpu = 1, sleep, io, noop
         case ok = 0x40, failure, hello
     }
@@ -43,7 +44,9 @@ public enum WorkerCodec {
 
     /// Encodes a task into memory that lives only during `body`, on the stack for every task but a
     /// long URL: the daemon encodes one per task sent, and an array would be an allocation each.
-    /// The bytes are those of `encode(_:)`.
+    /// The bytes are those of `encode(_:)`. Inlinable, so that it is specialized for the caller's
+    /// result: unspecialized, the generic temporary allocation cost about 1 000 instructions a task.
+    @inlinable
     public static func withEncoded<Result>(_ task: WorkerTask, _ body: (UnsafeRawBufferPointer) -> Result) -> Result {
         var url: String?
         let tag: Tag
