@@ -34,6 +34,9 @@ public enum PoolModel: String, Codable, Sendable, CaseIterable, CustomStringConv
 public struct PoolName: RawRepresentable, Hashable, Codable, Sendable, CustomStringConvertible {
     /// The name.
     public let rawValue: String
+    /// The model of a built-in pool; nil for a pool named in the configuration, whose model only
+    /// the daemon knows. Found when the name is made: each submission asks it.
+    public let builtInModel: PoolModel?
 
     /// The longest name, in characters.
     public static let maxLength = 32
@@ -44,19 +47,23 @@ public struct PoolName: RawRepresentable, Hashable, Codable, Sendable, CustomStr
         // Over the UTF-8 bytes in place: no array is made for a name every submission may carry,
         // and a pointer loop costs a third of iterating the UTF-8 view.
         var text = rawValue
+        var model: PoolModel?
         let valid = text.withUTF8 { bytes in
             guard let first = bytes.first, (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(first),
                 bytes.count <= Self.maxLength
             else { return false }
             for byte in bytes where !Self.allowed(byte) { return false }
+            model = PoolModel(utf8: bytes)
             return true
         }
         guard valid else { return nil }
         self.rawValue = text
+        self.builtInModel = model
     }
 
-    private init(builtIn: String) {
-        rawValue = builtIn
+    private init(builtIn model: PoolModel) {
+        rawValue = model.rawValue
+        builtInModel = model
     }
 
     private static func allowed(_ byte: UInt8) -> Bool {
@@ -72,11 +79,11 @@ public struct PoolName: RawRepresentable, Hashable, Codable, Sendable, CustomStr
     public static let rule = "a lower-case letter, then up to 31 lower-case letters, digits, '-' or '_'"
 
     /// The built-in process pool.
-    public static let process = PoolName(builtIn: "process")
+    public static let process = PoolName(builtIn: .process)
     /// The built-in thread pool.
-    public static let thread = PoolName(builtIn: "thread")
+    public static let thread = PoolName(builtIn: .thread)
     /// The built-in async pool.
-    public static let async = PoolName(builtIn: "async")
+    public static let async = PoolName(builtIn: .async)
     /// The built-in pools, in the order every report lists them.
     public static let builtIn: [PoolName] = [.process, .thread, .async]
 
@@ -89,11 +96,6 @@ public struct PoolName: RawRepresentable, Hashable, Codable, Sendable, CustomStr
         }
     }
 
-    /// The model of a built-in pool; nil for a pool named in the configuration, whose model only
-    /// the daemon knows.
-    public var builtInModel: PoolModel? {
-        PoolModel(rawValue: rawValue)
-    }
 
     public var description: String { rawValue }
 
@@ -101,6 +103,11 @@ public struct PoolName: RawRepresentable, Hashable, Codable, Sendable, CustomStr
     /// those then need no string comparison.
     public static func == (lhs: PoolName, rhs: PoolName) -> Bool {
         lhs.rawValue.utf8.count == rhs.rawValue.utf8.count && lhs.rawValue == rhs.rawValue
+    }
+
+    /// The name alone, as `==` compares it (the model follows from it).
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(rawValue)
     }
 
     public init(from decoder: any Decoder) throws {
