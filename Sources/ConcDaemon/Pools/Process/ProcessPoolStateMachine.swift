@@ -130,16 +130,6 @@ package struct ProcessPoolStateMachine<Connection: AnyObject & Sendable>: Sendab
             return worker.id
         }
 
-        /// Whether the slot may take a task behind its running one, expected to take at most `limit`
-        /// going by `callDurations` (see `ProcessPoolStateMachine.prefetch`).
-        func canPrefetch(within limit: Duration, callDurations: [String: Duration]) -> Bool {
-            guard !retiring, case .busy(let worker, let busy) = phase, busy.next == nil, busy.recycleWhenDone == nil,
-                let duration = ProcessPoolStateMachine.expectedDuration(busy.running.job.workload, callDurations: callDurations),
-                duration <= limit
-            else { return false }
-            return worker.taskLimit.map { worker.tasks + 2 <= $0 } ?? true
-        }
-
         var isRunning: Bool {
             switch phase {
             case .idle, .busy: return true
@@ -369,8 +359,9 @@ package struct ProcessPoolStateMachine<Connection: AnyObject & Sendable>: Sendab
             // The worker has already started the prefetched task; recycling waits for it.
             let recycle = forced ?? busy.recycleWhenDone ?? recycleReason(worker)
             next.started = now
-            slots[index]!.phase = .busy(worker, Busy(running: next, next: nil, recycleWhenDone: recycle))
-            prefetch(index, actions: &actions)
+            var work = Busy(running: next, next: nil, recycleWhenDone: recycle)
+            prefetch(index, behind: &worker, &work, actions: &actions)
+            slots[index]!.phase = .busy(worker, work)
             return
         }
         if let recycle = forced ?? busy.recycleWhenDone ?? recycleReason(worker) {
@@ -671,8 +662,9 @@ package struct ProcessPoolStateMachine<Connection: AnyObject & Sendable>: Sendab
         return preferred + others
     }
 
-    /// Gives the idle slot `index` the job: marks it busy and sends the task, or answers a job
-    /// whose deadline has passed (the slot stays idle).
+    /// Gives the idle slot `index` the job: marks it busy, sends the task and, where it may, the
+    /// head of the queue behind it (`prefetch`); or answers a job whose deadline has passed (the
+    /// slot stays idle).
     private mutating func start(_ job: Job, on index: Int, now: NIODeadline, actions: inout Actions) {
         guard slots[index]?.isIdle == true, case .idle(var worker) = takePhase(index) else {
             preconditionFailure("a job was given to a slot that is not idle")
@@ -696,11 +688,13 @@ package struct ProcessPoolStateMachine<Connection: AnyObject & Sendable>: Sendab
                 slot: index, sequence: task.sequence, connection: worker.connection, at: deadline + configuration.deadlineSlack
             ))
         }
-        slots[index]!.phase = .busy(worker, Busy(running: task))
         actions.sends.append(Send(
             slot: index, worker: worker.id, connection: worker.connection, ticket: worker.tickets, sequence: task.sequence,
             workload: job.workload, remainingMilliseconds: remaining
         ))
+        var work = Busy(running: task)
+        prefetch(index, behind: &worker, &work, actions: &actions)
+        slots[index]!.phase = .busy(worker, work)
     }
 
     /// Sends the head of the queue to the busy slot `index` behind its running task, so that the
@@ -712,18 +706,30 @@ package struct ProcessPoolStateMachine<Connection: AnyObject & Sendable>: Sendab
     /// task limit with the extra task. The worker runs its tasks in order, so when it dies the
     /// running task is the one it died under and the prefetched one goes back to the head of the
     /// queue, never having started.
-    @discardableResult
+    ///
+    /// This one takes the busy slot's worker and work out of the slot and puts them back; the
+    /// task's path (`start`, `answered`) calls the other with them in hand.
     private mutating func prefetch(_ index: Int, actions: inout Actions) -> Bool {
-        guard let job = queue.first, job.deadline == nil,
-            slots[index]?.canPrefetch(within: configuration.prefetchBehind, callDurations: callDurations) == true,
-            case .busy(var worker, var busy) = takePhase(index)
+        guard !queue.isEmpty, slots[index]?.busyWorkerID != nil, case .busy(var worker, var work) = takePhase(index) else {
+            return false
+        }
+        defer { slots[index]!.phase = .busy(worker, work) }
+        return prefetch(index, behind: &worker, &work, actions: &actions)
+    }
+
+    /// Prefetches for busy slot `index`, whose `worker` and `busy` work the caller holds.
+    @discardableResult
+    private mutating func prefetch(_ index: Int, behind worker: inout Worker, _ busy: inout Busy, actions: inout Actions) -> Bool {
+        guard let job = queue.first, job.deadline == nil, busy.next == nil, busy.recycleWhenDone == nil, !slots[index]!.retiring,
+            let expected = Self.expectedDuration(busy.running.job.workload, callDurations: callDurations),
+            expected <= configuration.prefetchBehind,
+            worker.taskLimit.map({ worker.tasks + 2 <= $0 }) ?? true
         else { return false }
         queue.removeFirst()
         nextSequence &+= 1
         let task = Task(job: job, sequence: nextSequence)
         busy.next = task
         worker.tickets += 1
-        slots[index]!.phase = .busy(worker, busy)
         actions.sends.append(Send(
             slot: index, worker: worker.id, connection: worker.connection, ticket: worker.tickets, sequence: task.sequence,
             workload: job.workload, remainingMilliseconds: 0
@@ -787,9 +793,7 @@ package struct ProcessPoolStateMachine<Connection: AnyObject & Sendable>: Sendab
         // running, and a slot they left idle at shutdown must still stop.
         if slots[index]?.isIdle == true, retiring || (closed && queue.isEmpty), case .idle(let worker) = takePhase(index) {
             stop(index, worker, retiring ? .retired : .shutdown, terminate: false, actions: &actions)
-            return
         }
-        prefetch(index, actions: &actions)
     }
 
     private mutating func stop(_ index: Int, _ worker: Worker, _ reason: StopReason, terminate: Bool, actions: inout Actions) {
