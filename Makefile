@@ -20,7 +20,12 @@ STATIC_SCRATCH ?= .build-static
 # position-independent and carried 2.8 MB of relocation entries that the loader read at every start,
 # resident in each process; packed, they are 22 KB. The daemon's idle RSS drops by about 3.4 MB.
 SWIFT_LINK_FLAGS ?= -Xswiftc -use-ld=lld -Xlinker -z -Xlinker pack-relative-relocs
-SWIFT_BUILD_FLAGS ?= -c release --static-swift-stdlib --scratch-path $(STATIC_SCRATCH) $(SWIFT_LINK_FLAGS)
+# Without run-time exclusivity checks: each checked access to a class's stored property or a global
+# costs a call into the runtime, about 4 000 instructions per no-op in all, nearly all of them
+# inside NIO's event loop (callgrind; docs/performance.md). The tests build with the checks on
+# (`make test`, .build/), so an overlapping access in concd or its dependencies still fails there.
+SWIFT_RELEASE_FLAGS ?= -Xswiftc -enforce-exclusivity=unchecked
+SWIFT_BUILD_FLAGS ?= -c release --static-swift-stdlib --scratch-path $(STATIC_SCRATCH) $(SWIFT_LINK_FLAGS) $(SWIFT_RELEASE_FLAGS)
 # Where the release binaries are; the demo runs them and `make install` copies them from here.
 BUILDDIR ?= $(STATIC_SCRATCH)/release
 

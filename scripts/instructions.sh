@@ -38,8 +38,9 @@ BUILDDIR=${BUILDDIR:-.build-static/release}
 OUT=${OUT:-.build-static/instructions}
 SWIFT=${SWIFT:-swift}
 WINDOW=256
+# The Makefile's SWIFT_BUILD_FLAGS: the binaries users run.
 SWIFT_BUILD_FLAGS=(-c release --static-swift-stdlib --scratch-path .build-static
-    -Xswiftc -use-ld=lld -Xlinker -z -Xlinker pack-relative-relocs)
+    -Xswiftc -use-ld=lld -Xlinker -z -Xlinker pack-relative-relocs -Xswiftc -enforce-exclusivity=unchecked)
 
 for tool in valgrind callgrind_control strip; do
     command -v "$tool" >/dev/null || { echo "instructions.sh: $tool is missing (apt-get install valgrind binutils)" >&2; exit 1; }
