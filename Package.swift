@@ -137,7 +137,10 @@ let package = Package(
         .testTarget(name: "ConcSystemTests", dependencies: ["ConcSystem"]),
         .testTarget(
             name: "ConcDaemonTests",
-            dependencies: ["ConcDaemon", "ConcFleet", "ConcWorkerCore", "ConcSystem", "ConcClient", "LoopbackHTTP"]
+            dependencies: [
+                "ConcDaemon", "ConcFleet", "ConcWorkerCore", "ConcSystem", "ConcClient", "LoopbackHTTP",
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
         ),
         .testTarget(
             name: "FleetTests",

@@ -27,7 +27,7 @@ import Synchronization
 /// `rejectedInARow` bad frames in a row is answered `too_many_rejected` and closed (logged once,
 /// throttled), and counts against its peer like a connection that came to nothing: a peer that
 /// sends nothing but garbage costs a bounded share of an event loop, not all the frames it can write.
-final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
+final class ControlConnectionHandler: ChannelInboundHandler, OwedFlush, Sendable {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
@@ -248,7 +248,7 @@ final class ControlConnectionHandler: ChannelInboundHandler, Sendable {
     /// The flush a reply queued from outside this connection's read burst scheduled: writes every
     /// reply queued by now. Runs on the event loop, in a task of its own or at the end of another
     /// channel's read burst (`LoopReadBurst`).
-    func flushOwed(on channel: any Channel) {
+    package func flushOwed(on channel: any Channel) {
         var pending = outbox.withLock { outbox -> ByteBuffer? in
             outbox.scheduled = false
             return outbox.pending.take()

@@ -8,17 +8,17 @@ import Synchronization
 /// loop's task queue, about 3 000 instructions.
 ///
 /// Touched only on its event loop, which makes it safe to share (hence the unchecked Sendable).
-final class LoopReadBurst: @unchecked Sendable {
+package final class LoopReadBurst: @unchecked Sendable {
     /// Each event loop's burst, created the first time a channel of that loop asks for it.
     private static let all = Mutex<[ObjectIdentifier: LoopReadBurst]>([:])
 
     private var open = false
-    private var owed: [(ControlConnectionHandler, any Channel)] = []
+    private var owed: [(any OwedFlush, any Channel)] = []
 
     private init() {}
 
     /// The burst of `loop`, asked for once per channel (not per read).
-    static func of(_ loop: any EventLoop) -> LoopReadBurst {
+    package static func of(_ loop: any EventLoop) -> LoopReadBurst {
         all.withLock { all in
             if let burst = all[ObjectIdentifier(loop)] { return burst }
             let burst = LoopReadBurst()
@@ -28,13 +28,13 @@ final class LoopReadBurst: @unchecked Sendable {
     }
 
     /// A channel of the loop began reading; called again for each message of the same read.
-    func begin() {
+    package func begin() {
         open = true
     }
 
     /// Owes `handler` a flush of `channel` at the burst's end; false outside a burst (the caller
     /// then schedules its own flush).
-    func owe(_ handler: ControlConnectionHandler, _ channel: any Channel) -> Bool {
+    package func owe(_ handler: any OwedFlush, _ channel: any Channel) -> Bool {
         guard open else { return false }
         owed.append((handler, channel))
         return true
@@ -42,7 +42,7 @@ final class LoopReadBurst: @unchecked Sendable {
 
     /// The read ended (`channelReadComplete`, or the channel's error or close): every owed flush runs.
     /// Replies those flushes cause are no longer owed: the burst is closed before they run.
-    func end() {
+    package func end() {
         guard open else { return }
         open = false
         guard !owed.isEmpty else { return }
@@ -51,4 +51,10 @@ final class LoopReadBurst: @unchecked Sendable {
         }
         owed.removeAll(keepingCapacity: true)
     }
+}
+
+/// A client connection with replies queued for a flush that a read burst owes it.
+package protocol OwedFlush: AnyObject, Sendable {
+    /// Writes the replies queued by now; on `channel`'s event loop.
+    func flushOwed(on channel: any Channel)
 }
