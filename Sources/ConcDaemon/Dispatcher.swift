@@ -207,7 +207,7 @@ package final class Dispatcher: Sendable {
     }
 
     /// The job for attempt `number`; `deaths` describes the workers earlier attempts died on.
-    private func job(for attempt: Attempt, number: Int, deaths: [String]) -> Job {
+    private func job(for attempt: consuming Attempt, number: Int, deaths: [String]) -> Job {
         DispatchedJob(dispatcher: self, attempt: attempt, number: number, deaths: deaths)
     }
 
@@ -220,15 +220,15 @@ package final class Dispatcher: Sendable {
         let deaths: [String]
 
         init(dispatcher: Dispatcher, attempt: Attempt, number: Int, deaths: [String]) {
+            let workload = attempt.submission.workload
+            let deadline = attempt.submission.timeoutMilliseconds.map { attempt.received + .milliseconds($0) }
+            let (command, tag) = (attempt.command, attempt.tag)
             self.dispatcher = dispatcher
+            // Its last use: moved in, not copied (about 200 instructions a task).
             self.attempt = attempt
             self.number = number
             self.deaths = deaths
-            let timeout = attempt.submission.timeoutMilliseconds
-            super.init(
-                workload: attempt.submission.workload, deadline: timeout.map { attempt.received + .milliseconds($0) },
-                command: attempt.command, tag: attempt.tag
-            )
+            super.init(workload: workload, deadline: deadline, command: command, tag: tag)
         }
 
         override func complete(_ outcome: TaskOutcome) {
