@@ -81,8 +81,8 @@ package final class ControlServer: Service {
             Acceptor.serve(descriptor, on: group, limits: limits, logger: logger) { channel in
                 connections.insert(channel)
                 let handler = ControlConnectionHandler(
-                    dispatcher: dispatcher, descriptor: descriptor, loopBurst: LoopReadBurst.of(channel.eventLoop), credentials: credentials, vanishing: vanishing,
-                    firstRejections: firstRejections, rejectingCloses: rejectingCloses,
+                    dispatcher: dispatcher, descriptor: descriptor, loopBurst: LoopReadBurst.of(channel.eventLoop),
+                    credentials: credentials, vanishing: vanishing, firstRejections: firstRejections, rejectingCloses: rejectingCloses,
                     rejectedInARow: limits.rejectedInARow, givingUp: givingUp, logger: logger
                 )
                 // Frames go straight to the handler, not through the pipeline.
