@@ -126,7 +126,7 @@ final class WorkerSocket: Sendable {
 
 /// Reads one worker's messages on its event loop and tells the pool when the worker goes away.
 /// concd's own worker sends datagrams (SOCK_SEQPACKET keeps them apart: one read is one message);
-/// a user's program sends lines, cut by a `LineFrameDecoder` in front of this handler, and a line
+/// a user's program sends lines, cut by a `LineFrameHandler` in front of this handler, and a line
 /// longer than `ProtocolLimits.maxWorkerReplyBytes` breaks the protocol, which replaces the worker.
 final class WorkerChannelHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer

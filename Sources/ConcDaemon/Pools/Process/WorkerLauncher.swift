@@ -100,8 +100,10 @@ final class WorkerLauncher: Sendable {
                     channel.eventLoop.makeCompletedFuture {
                         let connection = WorkerConnection(socket: WorkerSocket(spawned.socket), channel: channel, output: output)
                         if lines {
+                            // The control socket's framing handler: `ByteToMessageHandler`'s generic
+                            // path cost about 3 000 instructions a line.
                             try channel.pipeline.syncOperations.addHandler(
-                                ByteToMessageHandler(LineFrameDecoder(maxFrameBytes: ProtocolLimits.maxWorkerReplyBytes))
+                                LineFrameHandler(maxFrameBytes: ProtocolLimits.maxWorkerReplyBytes)
                             )
                         }
                         try channel.pipeline.syncOperations.addHandler(adopt(spawned.pid, connection))
