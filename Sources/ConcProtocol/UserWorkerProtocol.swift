@@ -21,19 +21,39 @@ public enum UserWorkerProtocol {
     /// Encodes task `id` (a line, newline included).
     public static func encodeTask(id: UInt64, function: String, arguments: JSONText, timeoutMilliseconds: Int64?) -> [UInt8] {
         var writer = JSONWriter(capacity: 64 + arguments.text.utf8.count)
-        writer.raw(#"{"id":"#)
-        writer.unsigned(id)
-        writer.raw(#","fn":"#)
-        writer.string(function)
-        writer.raw(#","args":"#)
-        var text = arguments.text
-        text.withUTF8 { writer.bytes.append(contentsOf: $0) }
-        if let timeoutMilliseconds {
-            writer.raw(#","timeout_ms":"#)
-            writer.signed(timeoutMilliseconds)
-        }
-        writer.raw("}\n")
+        writeTask(id: id, function: function, arguments: arguments, timeoutMilliseconds: timeoutMilliseconds, to: &writer)
         return writer.bytes
+    }
+
+    /// Encodes task `id` as `encodeTask` does, into memory that lives only during `body`: on the
+    /// stack unless the arguments are large. The daemon encodes one per call it sends, and growing
+    /// an array for it cost about 650 instructions a call.
+    public static func withEncodedTask(
+        id: UInt64, function: String, arguments: JSONText, timeoutMilliseconds: Int64?, _ body: (UnsafeRawBufferPointer) -> Bool
+    ) -> Bool {
+        // The fixed text, two integers of at most 20 characters, the name escaped at worst, the arguments as they are.
+        let room = 64 + JSONCursor.room(for: function) + arguments.text.utf8.count
+        return withUnsafeTemporaryAllocation(byteCount: room, alignment: 1) { memory in
+            var cursor = JSONCursor(memory)
+            writeTask(id: id, function: function, arguments: arguments, timeoutMilliseconds: timeoutMilliseconds, to: &cursor)
+            return body(UnsafeRawBufferPointer(rebasing: memory[..<cursor.count]))
+        }
+    }
+
+    private static func writeTask(
+        id: UInt64, function: String, arguments: JSONText, timeoutMilliseconds: Int64?, to sink: inout some JSONSink
+    ) {
+        sink.raw(#"{"id":"#)
+        sink.unsigned(id)
+        sink.raw(#","fn":"#)
+        sink.string(function)
+        sink.raw(#","args":"#)
+        sink.text(arguments.text)
+        if let timeoutMilliseconds {
+            sink.raw(#","timeout_ms":"#)
+            sink.signed(timeoutMilliseconds)
+        }
+        sink.raw("}\n")
     }
 
     /// Decodes one line from the worker (without its newline), or says in a sentence what is wrong with it.

@@ -98,4 +98,23 @@ import Testing
         #expect(object["id"] as? Int == 5 && object["fn"] as? String == "resize" && object["timeout_ms"] as? Int == 250)
         #expect((object["args"] as? [String: Any])?["a"] as? String == "x\ny")
     }
+
+    @Test func aTaskEncodedInPlaceIsTheSameLine() throws {
+        let arguments = [JSONText.null, try #require(JSONText(parsing: #"{"a":"x\ny","b":[1,2.5,"é"]}"#))]
+        for function in ["f", "résumé", "quote\"back\\slash", String(repeating: "n", count: 128)] {
+            for argument in arguments {
+                for timeout in [nil, Int64(1), Int64.max] {
+                    let line = UserWorkerProtocol.encodeTask(id: .max, function: function, arguments: argument, timeoutMilliseconds: timeout)
+                    var inPlace: [UInt8] = []
+                    let sent = UserWorkerProtocol.withEncodedTask(
+                        id: .max, function: function, arguments: argument, timeoutMilliseconds: timeout
+                    ) { bytes in
+                        inPlace = Array(bytes)
+                        return true
+                    }
+                    #expect(sent && inPlace == line, "\(function) \(argument) \(String(describing: timeout))")
+                }
+            }
+        }
+    }
 }

@@ -350,11 +350,10 @@ package final class ProcessPool: Pool {
         defer { socket.release() }
         let sent: Bool
         if program.isCommand, case .call(let function, let arguments) = send.workload {
-            let line = UserWorkerProtocol.encodeTask(
+            sent = UserWorkerProtocol.withEncodedTask(
                 id: send.sequence, function: function, arguments: arguments,
-                timeoutMilliseconds: send.remainingMilliseconds > 0 ? send.remainingMilliseconds : nil
+                timeoutMilliseconds: send.remainingMilliseconds > 0 ? send.remainingMilliseconds : nil, socket.send
             )
-            sent = line.withUnsafeBytes(socket.send)
         } else {
             let task = WorkerMessage.Task(workload: send.workload, remainingMilliseconds: send.remainingMilliseconds)
             sent = WorkerMessage.withEncoded(task, socket.send)
