@@ -31,11 +31,13 @@ public enum UserWorkerProtocol {
     public static func withEncodedTask(
         id: UInt64, function: String, arguments: JSONText, timeoutMilliseconds: Int64?, _ body: (UnsafeRawBufferPointer) -> Bool
     ) -> Bool {
-        // The fixed text, two integers of at most 20 characters, the name escaped at worst, the arguments as they are.
-        let room = 64 + JSONCursor.room(for: function) + arguments.text.utf8.count
+        // The fixed text (`{"id":`, `,"fn":`, `,"args":`, `,"timeout_ms":`, `}` and the newline: 36
+        // bytes), two integers of at most 20 characters, the name escaped at worst, the arguments as they are.
+        let room = 36 + 2 * 20 + JSONCursor.room(for: function) + arguments.text.utf8.count
         return withUnsafeTemporaryAllocation(byteCount: room, alignment: 1) { memory in
             var cursor = JSONCursor(memory)
             writeTask(id: id, function: function, arguments: arguments, timeoutMilliseconds: timeoutMilliseconds, to: &cursor)
+            precondition(cursor.count <= room, "a task line outgrew the room reserved for it")
             return body(UnsafeRawBufferPointer(rebasing: memory[..<cursor.count]))
         }
     }

@@ -103,7 +103,7 @@ import Testing
         let arguments = [JSONText.null, try #require(JSONText(parsing: #"{"a":"x\ny","b":[1,2.5,"é"]}"#))]
         for function in ["f", "résumé", "quote\"back\\slash", String(repeating: "n", count: 128)] {
             for argument in arguments {
-                for timeout in [nil, Int64(1), Int64.max] {
+                for timeout in [nil, Int64(1), Int64.max, Int64.min] {
                     let line = UserWorkerProtocol.encodeTask(id: .max, function: function, arguments: argument, timeoutMilliseconds: timeout)
                     var inPlace: [UInt8] = []
                     let sent = UserWorkerProtocol.withEncodedTask(
