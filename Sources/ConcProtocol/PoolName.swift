@@ -96,7 +96,6 @@ public struct PoolName: RawRepresentable, Hashable, Codable, Sendable, CustomStr
         }
     }
 
-
     public var description: String { rawValue }
 
     /// Lengths first: most comparisons are of different names (the registry's scan for a pool), and

@@ -94,9 +94,7 @@ public struct Submission: Sendable, Equatable {
         workload: Workload, pool: PoolName? = nil, timeoutMilliseconds: Int64? = nil, retries: Int = 0,
         durability: Durability? = nil
     ) throws(WireError) {
-        // The built-in model is looked up once: each lookup compares the name.
-        let builtInModel = pool?.builtInModel
-        if let pool, let model = builtInModel, let refusal = workload.kind.refusal(onPool: pool, model: model) {
+        if let pool, let model = pool.builtInModel, let refusal = workload.kind.refusal(onPool: pool, model: model) {
             throw refusal
         }
         if let timeoutMilliseconds, timeoutMilliseconds <= 0 || timeoutMilliseconds > ProtocolLimits.maxTimeoutMilliseconds {
@@ -108,7 +106,7 @@ public struct Submission: Sendable, Equatable {
         if pool == nil, workload.kind.naturalPool == nil {
             throw WireError(.badRequest, "a call needs field 'pool': the pool that runs the program with this function")
         }
-        if let pool, builtInModel != nil, workload.kind == .call {
+        if let pool, pool.builtInModel != nil, workload.kind == .call {
             throw WireError(
                 .unsupportedPool,
                 "the built-in \(pool) pool runs concd's own workloads; a call goes to a pool that runs a program (pools.NAME.command)"

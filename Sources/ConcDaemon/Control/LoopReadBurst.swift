@@ -41,13 +41,15 @@ package final class LoopReadBurst: @unchecked Sendable {
     }
 
     /// The read ended (`channelReadComplete`, or the channel's error or close): every owed flush runs.
-    /// Replies those flushes cause are no longer owed: the burst is closed before they run.
+    /// Replies those flushes cause are no longer owed: the burst is closed before they run. The
+    /// count is read again each turn, so that nothing owed during the flushes is dropped unflushed.
     package func end() {
         guard open else { return }
         open = false
-        guard !owed.isEmpty else { return }
-        for index in owed.indices {
+        var index = 0
+        while index < owed.count {
             owed[index].0.flushOwed(on: owed[index].1)
+            index += 1
         }
         owed.removeAll(keepingCapacity: true)
     }

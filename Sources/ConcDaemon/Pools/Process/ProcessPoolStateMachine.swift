@@ -349,9 +349,7 @@ package struct ProcessPoolStateMachine<Connection: AnyObject & Sendable>: Sendab
         actions: inout Actions
     ) {
         // No running task: its deadline passed and it was answered already.
-        guard slots[index]?.busyWorkerID == id else { return }
-        let taken = takePhase(index)
-        guard case .busy(var worker, let busy) = consume taken else { preconditionFailure("a busy slot is busy") }
+        guard slots[index]?.busyWorkerID == id, case .busy(var worker, let busy) = takePhase(index) else { return }
         worker.tasks &+= 1
         learn(busy.running, now: now)
         actions.completions.append((busy.running.job, outcome(result, index, worker)))
